@@ -1,0 +1,62 @@
+# wasmkube developer commands. Every target installs what it needs on first use
+# (Debian packages, a virtualenv, binaries built from source into ~/.cache/wasmkube).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ROOT      := $(abspath .)
+VENV      := $(ROOT)/.venv
+PY        := $(VENV)/bin/python
+STATE     := $(ROOT)/.wasmkube
+export KUBECONFIG_LOCAL := $(STATE)/kubeconfig
+export WASMKUBE_CACHE ?= $(HOME)/.cache/wasmkube
+
+.PHONY: help deps venv system-deps cluster cluster-down demo demo-down test unit integration lint crds bench clean
+
+help: ## List the commands.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+system-deps: ## Install the Debian packages the cluster and tests need (root, apt).
+	@bash e2e/cluster/ensure-system-deps.sh
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed ## Create the virtualenv with the operator and test tools.
+
+deps: system-deps venv
+
+cluster: deps ## Start the local cluster (idempotent); writes .wasmkube/kubeconfig.
+	@$(PY) e2e/cluster/localcluster.py up
+
+cluster-down: venv ## Stop the local cluster; leaves no process behind.
+	@$(PY) e2e/cluster/localcluster.py down
+
+demo: cluster ## Local cluster + operator (Helm chart) + examples, then show the WasmApps Ready.
+	@$(PY) e2e/demo.py up
+
+demo-down: venv ## Stop the demo's operator process (the cluster stays up).
+	@$(PY) e2e/demo.py down
+
+unit: venv ## Unit tests (no cluster).
+	@$(PY) -m pytest -q operator/tests
+
+integration: deps ## Integration tests against the real local cluster (started and stopped if not running).
+	@bash e2e/run-integration.sh
+
+test: unit integration ## All tests: unit, then integration against the real local cluster.
+
+lint: venv ## ruff and mypy.
+	@$(VENV)/bin/ruff check operator e2e
+	@$(VENV)/bin/mypy
+
+crds: venv ## Regenerate crds/ from the pydantic models.
+	@$(PY) -m wasmkube.cli crds --output-dir crds
+
+bench: deps ## Benchmarks against the local cluster; prints a table, writes .wasmkube/bench/*.json.
+	@bash e2e/run-bench.sh
+
+clean: cluster-down
+	rm -rf $(STATE)
