@@ -1,0 +1,149 @@
+"""Building blocks shared by the WasmApp and WasmRuntime models.
+
+Every model here serves two masters: the operator parses live objects with it, and the CRD
+generator turns it into an OpenAPI schema. So constraints live in `Field(...)` (they become
+OpenAPI constraints) and cross-field rules live in `x-kubernetes-validations` (CEL, enforced by
+the API server at admission, no webhook needed).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic.alias_generators import to_camel
+
+JsonDict = dict[str, JsonValue]
+
+GROUP = "wasmkube.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# Markers the CRD generator understands (see `crdgen`).
+PRESERVE_UNKNOWN = "x-kubernetes-preserve-unknown-fields"
+INT_OR_STRING = "x-kubernetes-int-or-string"
+CEL_RULES = "x-kubernetes-validations"
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
+    """One CEL validation rule, as the API server expects it in `x-kubernetes-validations`."""
+    entry: JsonDict = {"rule": rule, "message": message}
+    if field_path:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+def cel_rules(*rules: JsonDict) -> JsonDict:
+    """The `json_schema_extra` that attaches CEL rules to a model."""
+    entries: list[JsonValue] = list(rules)
+    return {CEL_RULES: entries}
+
+
+class KubeModel(BaseModel):
+    """Base for API models: camelCase on the wire, snake_case in Python.
+
+    Unknown fields are ignored rather than refused: the API server prunes them before the
+    operator ever sees an object, and an operator older than its CRD must keep working.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        use_enum_values=False,
+        frozen=True,
+    )
+
+
+# A Kubernetes DNS-1123 label: names of ports, volumes, containers.
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DnsLabel = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
+# A DNS-1123 subdomain: names of Secrets, ConfigMaps, ServiceAccounts, PriorityClasses.
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DnsSubdomain = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
+
+# A resource quantity ("100m", "64Mi", 2): int-or-string, checked by the API server when the
+# Deployment is applied and by the quantity pattern here at admission.
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+Quantity = Annotated[
+    int | str,
+    Field(json_schema_extra={INT_OR_STRING: True, "pattern": QUANTITY_PATTERN}),
+]
+IntOrString = Annotated[int | str, Field(json_schema_extra={INT_OR_STRING: True})]
+
+# Label and annotation maps. Keys/values are checked by the API server on the Pod template.
+StringMap = Annotated[dict[str, Annotated[str, Field(max_length=63)]], Field(max_length=64)]
+AnnotationMap = Annotated[dict[str, str], Field(max_length=64)]
+
+# Pass-through Kubernetes structures we do not re-model (affinity, volume sources, valueFrom):
+# kept as-is and validated by the API server when the Deployment is applied.
+OpaqueObject = Annotated[dict[str, Any], Field(json_schema_extra={"type": "object", PRESERVE_UNKNOWN: True})]
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(KubeModel):
+    """A status condition, shaped as Kubernetes API conventions and kstatus expect."""
+
+    type: Annotated[str, Field(max_length=316, pattern=r"^[A-Z][A-Za-z0-9]*$")]
+    status: ConditionStatus
+    reason: Annotated[str, Field(max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")]
+    message: Annotated[str, Field(max_length=32768)] = ""
+    observed_generation: Annotated[int, Field(ge=0)] = 0
+    last_transition_time: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    ),
+]
+
+
+class LocalObjectReference(KubeModel):
+    """A reference to an object by name in the same namespace (a Secret, a ConfigMap)."""
+
+    name: DnsSubdomain
+
+
+class TolerationOperator(StrEnum):
+    EXISTS = "Exists"
+    EQUAL = "Equal"
+
+
+class TaintEffect(StrEnum):
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
+
+
+class Toleration(KubeModel):
+    """A core/v1 Toleration (modelled so RuntimeClass and app tolerations can be merged)."""
+
+    key: Annotated[str, Field(max_length=316)] | None = None
+    operator: TolerationOperator | None = None
+    value: Annotated[str, Field(max_length=63)] | None = None
+    effect: TaintEffect | None = None
+    toleration_seconds: int | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            cel(
+                "!has(self.operator) || self.operator != 'Exists' || !has(self.value)",
+                "a toleration with operator Exists must not set a value",
+            ),
+        )
+    )
+
+
+Tolerations = Annotated[list[Toleration], Field(max_length=32)]
+NodeSelector = Annotated[dict[str, Annotated[str, Field(max_length=63)]], Field(max_length=32)]

@@ -1,0 +1,96 @@
+"""The WasmRuntime API: a containerd Wasm shim, published to the cluster as a RuntimeClass."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field
+
+from wasmkube.api.artifact import ArtifactKind
+from wasmkube.api.common import (
+    Conditions,
+    DnsSubdomain,
+    KubeModel,
+    NodeSelector,
+    Quantity,
+    Tolerations,
+    cel,
+    cel_rules,
+)
+
+# containerd runtime handler names: what follows `runtimes.` in containerd's CRI config.
+HandlerName = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+
+
+class Overhead(KubeModel):
+    """Resources each pod of this runtime costs beyond its containers (the shim itself)."""
+
+    pod_fixed: Annotated[dict[str, Quantity], Field(max_length=8)]
+
+
+class WasmRuntimeSpec(KubeModel):
+    """A shim installed on some nodes, and which artifacts it can run."""
+
+    handler: HandlerName
+    runtime_class_name: DnsSubdomain | None = None
+    artifact_kinds: Annotated[list[ArtifactKind], Field(min_length=1, max_length=3)] = [
+        ArtifactKind.MODULE,
+        ArtifactKind.COMPONENT,
+    ]
+    default: bool = False
+    node_selector: NodeSelector | None = None
+    tolerations: Tolerations | None = None
+    overhead: Overhead | None = None
+    default_port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    listen_address_env: Annotated[str, Field(max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            cel(
+                "!has(self.artifactKinds) || !self.artifactKinds.exists(k, k == 'Container')",
+                "artifactKinds lists Wasm kinds only (Module, Component, SpinApp)",
+                ".artifactKinds",
+            ),
+            cel(
+                "!has(self.artifactKinds) || self.artifactKinds.all(k, self.artifactKinds.exists_one(j, j == k))",
+                "artifactKinds must not repeat a kind",
+                ".artifactKinds",
+            ),
+        )
+    )
+
+    def runs(self, kind: ArtifactKind) -> bool:
+        return kind in self.artifact_kinds
+
+
+class WasmRuntimeStatus(KubeModel):
+    observed_generation: Annotated[int, Field(ge=0)] | None = None
+    conditions: Conditions | None = None
+    runtime_class_name: Annotated[str, Field(max_length=253)] | None = None
+    eligible_nodes: Annotated[int, Field(ge=0)] | None = None
+    ready_nodes: Annotated[int, Field(ge=0)] | None = None
+
+
+class WasmRuntime(KubeModel):
+    api_version: str = "wasmkube.dev/v1alpha1"
+    kind: str = "WasmRuntime"
+    metadata: dict[str, Any]
+    spec: WasmRuntimeSpec
+    status: WasmRuntimeStatus | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata["name"])
+
+    @property
+    def uid(self) -> str:
+        return str(self.metadata.get("uid", ""))
+
+    @property
+    def generation(self) -> int:
+        return int(self.metadata.get("generation") or 0)
+
+    @property
+    def runtime_class_name(self) -> str:
+        """The RuntimeClass this runtime owns: named in the spec, else after the runtime."""
+        return self.spec.runtime_class_name or self.name
