@@ -1,0 +1,383 @@
+"""Build one real artifact of every layout wasmkube must recognise, push it, and say what to expect.
+
+Media types are spelled out literally here rather than imported from
+``wasmkube.registry.mediatypes``: the builders are an independent statement of the layouts
+(anchors §5), so a typo in the operator's constants fails a test instead of hiding in both.
+
+Everything is deterministic (fixed timestamps, canonical JSON, reproducible tar+gzip), so the
+same run pushes the same digests and a warm registry dedupes every blob.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wasmkube.api.artifact import ArtifactKind, ArtifactLayout
+
+from . import wasm
+from .pusher import Blob, Pusher, canonical_json, sha256_digest
+
+CREATED = "2026-01-01T00:00:00Z"
+HTTP_HANDLER = "wasi:http/incoming-handler@0.2.0"
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_TAR_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+WASM_CONFIG = "application/vnd.wasm.config.v0+json"
+WASM_LAYER = "application/wasm"
+BCA_COMPONENT_LAYER = "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm"
+SPIN_WASM_LAYER = "application/vnd.wasm.content.layer.v1+wasm"
+SPIN_LOCKED_APP_LAYER = "application/vnd.fermyon.spin.application.v1+config"
+SPIN_LABEL = "com.fermyon.spin.lockedAppDigest"
+
+
+@dataclass(frozen=True)
+class PushedArtifact:
+    """Where an artifact was pushed and what a correct resolver reports for it."""
+
+    name: str
+    reference: str
+    digest: str  # of the tagged document (the index, for an index)
+    size: int  # config + layers of the platform manifest
+    kind: ArtifactKind
+    layout: ArtifactLayout
+    platform: str | None
+    config_media_type: str
+    manifest_size: int = 0  # bytes of the tagged manifest document itself
+    media_type: str = OCI_MANIFEST
+    exports: tuple[str, ...] = ()
+    platform_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class _Pushed:
+    digest: str
+    manifest_size: int
+    content_size: int
+
+
+def push_image(pusher: Pusher, repository: str, tag: str, config: Blob, layers: list[Blob]) -> _Pushed:
+    """Upload config and layers, then the manifest under ``tag`` (a digest string works too)."""
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": pusher.blob(repository, config),
+        "layers": [pusher.blob(repository, layer) for layer in layers],
+    }
+    digest, manifest_size = pusher.manifest(repository, tag, doc)
+    return _Pushed(digest, manifest_size, len(config.data) + sum(len(layer.data) for layer in layers))
+
+
+def cncf_module(pusher: Pusher, repository: str = "cncf/module", tag: str = "v1") -> PushedArtifact:
+    """CNCF Wasm artifact, ``os: wasip1``: a core module (what ``wkg``/``oras`` push per spec)."""
+    module = Blob(WASM_LAYER, wasm.wasip1_module(), {"org.opencontainers.image.title": "hello.wasm"})
+    config = _wasm_config(module, os="wasip1")
+    pushed = push_image(pusher, repository, tag, config, [module])
+    return _artifact(
+        pusher,
+        repository,
+        tag,
+        pushed,
+        name="cncf-module",
+        kind=ArtifactKind.MODULE,
+        layout=ArtifactLayout.CNCF_WASM,
+        platform="wasip1/wasm",
+        config_media_type=WASM_CONFIG,
+    )
+
+
+def cncf_component(pusher: Pusher, repository: str = "cncf/component", tag: str = "v1") -> PushedArtifact:
+    """CNCF Wasm artifact, ``os: wasip2`` with a ``component`` block naming its exports."""
+    layer = Blob(WASM_LAYER, wasm.component(), {"org.opencontainers.image.title": "handler.wasm"})
+    component = {"exports": [HTTP_HANDLER], "imports": ["wasi:io/streams@0.2.0"]}
+    config = _wasm_config(layer, os="wasip2", component=component)
+    pushed = push_image(pusher, repository, tag, config, [layer])
+    return _artifact(
+        pusher,
+        repository,
+        tag,
+        pushed,
+        name="cncf-component",
+        kind=ArtifactKind.COMPONENT,
+        layout=ArtifactLayout.CNCF_WASM,
+        platform="wasip2/wasm",
+        config_media_type=WASM_CONFIG,
+        exports=(HTTP_HANDLER,),
+    )
+
+
+def cncf_unlabelled(pusher: Pusher, repository: str = "cncf/sniffed", tag: str = "v1") -> PushedArtifact:
+    """CNCF Wasm config that names no ``os``: only the layer's first bytes tell it is a component."""
+    layer = Blob(WASM_LAYER, wasm.component())
+    config = Blob(
+        WASM_CONFIG, canonical_json({"created": CREATED, "architecture": "wasm", "layerDigests": [layer.digest]})
+    )
+    pushed = push_image(pusher, repository, tag, config, [layer])
+    return _artifact(
+        pusher,
+        repository,
+        tag,
+        pushed,
+        name="cncf-sniffed",
+        kind=ArtifactKind.COMPONENT,
+        layout=ArtifactLayout.CNCF_WASM,
+        platform=None,
+        config_media_type=WASM_CONFIG,
+    )
+
+
+def spin_app(pusher: Pusher, repository: str = "spin/hello", tag: str = "v1") -> PushedArtifact:
+    """``spin registry push`` layout: Wasm content layer(s) and the locked app as the last layer."""
+    module = Blob(SPIN_WASM_LAYER, wasm.wasip1_module())
+    locked = {
+        "spin_lock_version": 1,
+        "metadata": {"name": "hello", "version": "0.1.0"},
+        "triggers": [
+            {"id": "trigger-hello", "trigger_type": "http", "trigger_config": {"component": "hello", "route": "/..."}}
+        ],
+        "components": [
+            {"id": "hello", "source": {"content_type": "application/wasm", "content": {"digest": module.digest}}}
+        ],
+    }
+    locked_layer = Blob(SPIN_LOCKED_APP_LAYER, canonical_json(locked))
+    config = _image_config(
+        "wasip1", "wasm", [module, locked_layer], labels={SPIN_LABEL: sha256_digest(locked_layer.data)}
+    )
+    pushed = push_image(pusher, repository, tag, config, [module, locked_layer])
+    return _artifact(
+        pusher,
+        repository,
+        tag,
+        pushed,
+        name="spin",
+        kind=ArtifactKind.SPIN_APP,
+        layout=ArtifactLayout.SPIN,
+        platform="wasip1/wasm",
+        config_media_type=OCI_CONFIG,
+    )
+
+
+def wasm_layers_module(pusher: Pusher, repository: str = "runwasi/module", tag: str = "v1") -> PushedArtifact:
+    """runwasi image: image config with architecture ``wasm`` and one ``application/wasm`` layer."""
+    layer = Blob(WASM_LAYER, wasm.wasip1_module())
+    config = _image_config("wasip1", "wasm", [layer], entrypoint=["hello.wasm"])
+    pushed = push_image(pusher, repository, tag, config, [layer])
+    return _artifact(
+        pusher,
+        repository,
+        tag,
+        pushed,
+        name="wasm-layers-module",
+        kind=ArtifactKind.MODULE,
+        layout=ArtifactLayout.WASM_LAYERS,
+        platform="wasip1/wasm",
+        config_media_type=OCI_CONFIG,
+    )
+
+
+def wasm_layers_component(pusher: Pusher, repository: str = "runwasi/component", tag: str = "v1") -> PushedArtifact:
+    """runwasi ``oci-tar-builder`` image with the bytecodealliance component layer type."""
+    layer = Blob(BCA_COMPONENT_LAYER, wasm.component())
+    config = _image_config("wasip2", "wasm", [layer], entrypoint=["component.wasm"])
+    pushed = push_image(pusher, repository, tag, config, [layer])
+    return _artifact(
+        pusher,
+        repository,
+        tag,
+        pushed,
+        name="wasm-layers-component",
+        kind=ArtifactKind.COMPONENT,
+        layout=ArtifactLayout.WASM_LAYERS,
+        platform="wasip2/wasm",
+        config_media_type=OCI_CONFIG,
+    )
+
+
+def container_image(
+    pusher: Pusher, repository: str = "library/busybox", tag: str = "v1", architecture: str = "amd64"
+) -> PushedArtifact:
+    """An ordinary linux image: one tar+gzip layer with a static busybox and ``/bin/sh``."""
+    layer_tar = _rootfs_tar()
+    layer = Blob(OCI_TAR_GZIP, _gzip(layer_tar))
+    config = _image_config("linux", architecture, [], entrypoint=["/bin/sh"], diff_ids=[sha256_digest(layer_tar)])
+    pushed = push_image(pusher, repository, tag, config, [layer])
+    return _artifact(
+        pusher,
+        repository,
+        tag,
+        pushed,
+        name="container",
+        kind=ArtifactKind.CONTAINER,
+        layout=ArtifactLayout.CONTAINER_IMAGE,
+        platform=f"linux/{architecture}",
+        config_media_type=OCI_CONFIG,
+    )
+
+
+def wasm_index(pusher: Pusher, repository: str = "multi/app", tag: str = "v1") -> PushedArtifact:
+    """A multi-platform index: linux/amd64 container first, then a ``wasip1/wasm`` entry.
+
+    The Wasm entry must win although it is listed second; the pinned digest is the index's.
+    """
+    container = container_image(pusher, repository, "linux-amd64")
+    wasm_image = wasm_layers_module(pusher, repository, "wasm")
+    entries = [(container, "linux", "amd64"), (wasm_image, "wasip1", "wasm")]
+    return _index_artifact(pusher, repository, tag, entries, chosen=wasm_image, name="index")
+
+
+def container_index(pusher: Pusher, repository: str = "multi/busybox", tag: str = "v1") -> PushedArtifact:
+    """An index with no Wasm entry: arm64 listed first, linux/amd64 must be chosen."""
+    arm = container_image(pusher, repository, "linux-arm64", architecture="arm64")
+    amd = container_image(pusher, repository, "linux-amd64")
+    entries = [(arm, "linux", "arm64"), (amd, "linux", "amd64")]
+    return _index_artifact(pusher, repository, tag, entries, chosen=amd, name="container-index")
+
+
+BUILDERS: dict[str, Callable[[Pusher], PushedArtifact]] = {
+    "cncf-module": cncf_module,
+    "cncf-component": cncf_component,
+    "cncf-sniffed": cncf_unlabelled,
+    "spin": spin_app,
+    "wasm-layers-module": wasm_layers_module,
+    "wasm-layers-component": wasm_layers_component,
+    "container": container_image,
+    "index": wasm_index,
+    "container-index": container_index,
+}
+
+
+def push_all(pusher: Pusher) -> dict[str, PushedArtifact]:
+    """Every layout above, keyed by name."""
+    return {name: build(pusher) for name, build in BUILDERS.items()}
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _artifact(
+    pusher: Pusher,
+    repository: str,
+    tag: str,
+    pushed: _Pushed,
+    *,
+    name: str,
+    kind: ArtifactKind,
+    layout: ArtifactLayout,
+    platform: str | None,
+    config_media_type: str,
+    exports: tuple[str, ...] = (),
+) -> PushedArtifact:
+    """What was pushed (reference, digest, sizes) plus what the builder expects to be reported."""
+    return PushedArtifact(
+        name=name,
+        reference=f"{pusher.host}/{repository}:{tag}",
+        digest=pushed.digest,
+        size=pushed.content_size,
+        manifest_size=pushed.manifest_size,
+        kind=kind,
+        layout=layout,
+        platform=platform,
+        config_media_type=config_media_type,
+        exports=exports,
+    )
+
+
+def _index_artifact(
+    pusher: Pusher,
+    repository: str,
+    tag: str,
+    entries: list[tuple[PushedArtifact, str, str]],
+    *,
+    chosen: PushedArtifact,
+    name: str,
+) -> PushedArtifact:
+    """Push an OCI index over already pushed manifests; expect ``chosen``'s content, pinned by the
+    index digest."""
+    manifests = [
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": artifact.digest,
+            "size": artifact.manifest_size,
+            "platform": {"os": os_name, "architecture": architecture},
+        }
+        for artifact, os_name, architecture in entries
+    ]
+    doc = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}
+    digest, size = pusher.manifest(repository, tag, doc)
+    return dataclasses.replace(
+        chosen,
+        name=name,
+        reference=f"{pusher.host}/{repository}:{tag}",
+        digest=digest,
+        manifest_size=size,
+        media_type=OCI_INDEX,
+        platform_digest=chosen.digest,
+    )
+
+
+def _wasm_config(layer: Blob, *, os: str, component: dict[str, Any] | None = None) -> Blob:
+    """The CNCF ``application/vnd.wasm.config.v0+json`` document (rust-oci-wasm field names)."""
+    doc: dict[str, Any] = {"created": CREATED, "architecture": "wasm", "os": os, "layerDigests": [layer.digest]}
+    if component is not None:
+        doc["component"] = component
+    return Blob(WASM_CONFIG, canonical_json(doc))
+
+
+def _image_config(
+    os: str,
+    architecture: str,
+    layers: list[Blob],
+    *,
+    entrypoint: list[str] | None = None,
+    labels: dict[str, str] | None = None,
+    diff_ids: list[str] | None = None,
+) -> Blob:
+    """An OCI image config. Wasm layers are not tars, so their diff_id is their own digest."""
+    inner: dict[str, Any] = {}
+    if entrypoint:
+        inner["Entrypoint"] = entrypoint
+    if labels:
+        inner["Labels"] = labels
+    doc = {
+        "created": CREATED,
+        "architecture": architecture,
+        "os": os,
+        "config": inner,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids or [layer.digest for layer in layers]},
+    }
+    return Blob(OCI_CONFIG, canonical_json(doc))
+
+
+def _rootfs_tar() -> bytes:
+    """``bin/busybox`` (Debian's busybox-static, or a tiny script if absent) and ``bin/sh`` → it."""
+    busybox = Path("/bin/busybox")
+    payload = busybox.read_bytes() if busybox.exists() else b"#!/bin/sh\necho busybox stand-in\n"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for directory in ("bin",):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        info = tarfile.TarInfo("bin/busybox")
+        info.size, info.mode = len(payload), 0o755
+        tar.addfile(info, io.BytesIO(payload))
+        link = tarfile.TarInfo("bin/sh")
+        link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+        tar.addfile(link)
+    return buffer.getvalue()
+
+
+def _gzip(data: bytes) -> bytes:
+    """gzip with a zero timestamp and no file name, so the layer digest is reproducible."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as stream:
+        stream.write(data)
+    return buffer.getvalue()
