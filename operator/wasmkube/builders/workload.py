@@ -1,0 +1,153 @@
+"""The Deployment, Service and HorizontalPodAutoscaler of a WasmApp."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from wasmkube.api.wasmapp import WasmApp
+from wasmkube.api.wasmruntime import WasmRuntime
+from wasmkube.builders.errors import SpecError
+from wasmkube.builders.identity import (
+    APPLIED_HASH_ANNOTATION,
+    child_name,
+    curated_labels,
+    owner_reference,
+    selector_labels,
+)
+from wasmkube.builders.pod import build_pod_template, effective_ports
+from wasmkube.builders.scheduling import merge_node_selectors
+
+DEFAULT_REPLICAS = 1
+REVISION_HISTORY_LIMIT = 5
+
+
+def stamp_hash(obj: dict[str, Any]) -> dict[str, Any]:
+    """Record a hash of the desired object on it, so an unchanged object need not be re-applied."""
+    digest = hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    obj["metadata"].setdefault("annotations", {})[APPLIED_HASH_ANNOTATION] = digest
+    return obj
+
+
+def applied_hash(obj: dict[str, Any] | None) -> str | None:
+    if not obj:
+        return None
+    annotations = obj.get("metadata", {}).get("annotations") or {}
+    value = annotations.get(APPLIED_HASH_ANNOTATION)
+    return str(value) if value is not None else None
+
+
+def _metadata(app: WasmApp, runtime: WasmRuntime) -> dict[str, Any]:
+    return {
+        "name": child_name(app.name),
+        "namespace": app.namespace,
+        "labels": curated_labels(app.name, app.labels, runtime.name),
+        "ownerReferences": [owner_reference(app.api_version, app.kind, app.name, app.uid)],
+    }
+
+
+def build_deployment(app: WasmApp, runtime: WasmRuntime, image: str) -> dict[str, Any]:
+    spec = app.spec
+    # Checked here too (not only by admission) so `wasmkube render` reports it offline.
+    merge_node_selectors(runtime.spec.node_selector or {}, spec.node_selector or {})
+    deployment_spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector_labels(app.name)},
+        "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
+        "template": build_pod_template(app, runtime, image),
+    }
+    if spec.autoscaling is None:
+        # With autoscaling the HPA owns the replica count: leaving it out of our apply is
+        # what keeps server-side apply from fighting the autoscaler.
+        deployment_spec["replicas"] = spec.replicas if spec.replicas is not None else DEFAULT_REPLICAS
+    if spec.strategy:
+        deployment_spec["strategy"] = spec.strategy.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return stamp_hash(
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _metadata(app, runtime), "spec": deployment_spec}
+    )
+
+
+def build_service(app: WasmApp, runtime: WasmRuntime) -> dict[str, Any] | None:
+    service = app.spec.service
+    if service is None or not service.enabled:
+        return None
+    ports = effective_ports(app, runtime)
+    if service.target_port is not None:
+        target: int | str = service.target_port
+    elif ports:
+        target = ports[0].name or ports[0].container_port
+    else:  # pragma: no cover - effective_ports always yields a port when a Service is enabled
+        raise SpecError("InvalidService", "a Service needs a port to target")
+    metadata = _metadata(app, runtime)
+    if service.annotations:
+        metadata["annotations"] = dict(service.annotations)
+    body = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata,
+        "spec": {
+            "type": service.type.value,
+            "selector": selector_labels(app.name),
+            "ports": [{"name": "http", "port": service.port, "targetPort": target, "protocol": "TCP"}],
+        },
+    }
+    return stamp_hash(body)
+
+
+def build_autoscaler(app: WasmApp, runtime: WasmRuntime) -> dict[str, Any] | None:
+    scaling = app.spec.autoscaling
+    if scaling is None:
+        return None
+    metrics: list[dict[str, Any]] = [
+        {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": scaling.target_cpu_utilization_percentage},
+            },
+        }
+    ]
+    if scaling.target_memory_utilization_percentage is not None:
+        metrics.append(
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "memory",
+                    "target": {
+                        "type": "Utilization",
+                        "averageUtilization": scaling.target_memory_utilization_percentage,
+                    },
+                },
+            }
+        )
+    body = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _metadata(app, runtime),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": child_name(app.name)},
+            "minReplicas": scaling.min_replicas,
+            "maxReplicas": scaling.max_replicas,
+            "metrics": metrics,
+        },
+    }
+    return stamp_hash(body)
+
+
+@dataclass(frozen=True)
+class Children:
+    """Everything one WasmApp should own. `None` means "must not exist"."""
+
+    deployment: dict[str, Any]
+    service: dict[str, Any] | None
+    autoscaler: dict[str, Any] | None
+
+
+def build_children(app: WasmApp, runtime: WasmRuntime, image: str) -> Children:
+    """The whole desired state of one app, from its spec, its runtime and the pinned image."""
+    return Children(
+        deployment=build_deployment(app, runtime, image),
+        service=build_service(app, runtime),
+        autoscaler=build_autoscaler(app, runtime),
+    )
