@@ -1,0 +1,191 @@
+"""A small asyncio Kubernetes client for the operator's own writes.
+
+Kopf does the watching; this client does the few calls reconciliation makes (server-side apply,
+status patches, deletes, Events, reading a pull secret). It rides on the `kubernetes` package's
+asyncio flavour (`kubernetes.aio`) for configuration, TLS and authentication, but speaks plain
+JSON dicts: the typed models would cost a pydantic round trip per object for nothing, and the
+operator's builders already produce dicts. Every call has a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from kubernetes.aio import client as aio_client
+from kubernetes.aio import config as aio_config
+
+FIELD_MANAGER = "wasmkube"
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """Where a kind lives in the API: enough to build its URL."""
+
+    group: str
+    version: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{quote(name, safe='')}"
+        if subresource:
+            base += f"/{subresource}"
+        return base
+
+
+WASMAPPS = ResourceType("wasmkube.dev", "v1alpha1", "wasmapps", namespaced=True)
+WASMRUNTIMES = ResourceType("wasmkube.dev", "v1alpha1", "wasmruntimes", namespaced=False)
+DEPLOYMENTS = ResourceType("apps", "v1", "deployments", namespaced=True)
+SERVICES = ResourceType("", "v1", "services", namespaced=True)
+SECRETS = ResourceType("", "v1", "secrets", namespaced=True)
+EVENTS = ResourceType("", "v1", "events", namespaced=True)
+HPAS = ResourceType("autoscaling", "v2", "horizontalpodautoscalers", namespaced=True)
+RUNTIMECLASSES = ResourceType("node.k8s.io", "v1", "runtimeclasses", namespaced=False)
+NODES = ResourceType("", "v1", "nodes", namespaced=False)
+
+_BY_KIND: dict[tuple[str, str], ResourceType] = {
+    ("apps/v1", "Deployment"): DEPLOYMENTS,
+    ("v1", "Service"): SERVICES,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): HPAS,
+    ("node.k8s.io/v1", "RuntimeClass"): RUNTIMECLASSES,
+    ("wasmkube.dev/v1alpha1", "WasmApp"): WASMAPPS,
+    ("wasmkube.dev/v1alpha1", "WasmRuntime"): WASMRUNTIMES,
+}
+
+
+def resource_of(obj: dict[str, Any]) -> ResourceType:
+    """The resource type of a manifest the operator builds."""
+    return _BY_KIND[(obj["apiVersion"], obj["kind"])]
+
+
+class KubeApiError(Exception):
+    """A non-2xx answer from the API server, with what is needed to decide on a retry."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying unchanged: throttling, conflicts, server trouble, timeouts."""
+        return self.status in {0, 408, 409, 429} or self.status >= 500
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+
+class KubeClient:
+    """The operator's writing hand. One instance per process, shared by all workers."""
+
+    def __init__(self, api_client: aio_client.ApiClient, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+        self._api = api_client
+        self._timeout = timeout
+
+    @classmethod
+    async def from_environment(cls, request_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> KubeClient:
+        """In a pod, the service account; elsewhere `$KUBECONFIG` (or ~/.kube/config)."""
+        configuration = aio_client.Configuration()
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+            aio_config.load_incluster_config(client_configuration=configuration)
+        else:
+            await aio_config.load_kube_config(client_configuration=configuration)
+        configuration.connection_pool_maxsize = 64
+        return cls(aio_client.ApiClient(configuration), timeout=request_timeout)
+
+    @property
+    def configuration(self) -> Any:
+        return self._api.configuration
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One API call; returns the decoded JSON answer or raises `KubeApiError`."""
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        await self._api.update_params_for_auth(headers, [], ["BearerToken"], path, method, body)
+        url = self._api.configuration.host + path
+        if query:
+            url += "?" + urlencode(query)
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._api.call_api(
+                    method, url, header_params=headers, body=body, _request_timeout=self._timeout
+                )
+                raw = await response.read()
+        except TimeoutError as exc:
+            raise KubeApiError(0, "Timeout", f"{method} {path} took longer than {self._timeout:.0f}s") from exc
+        except OSError as exc:
+            raise KubeApiError(0, "ConnectionError", f"{method} {path}: {exc}") from exc
+        payload: dict[str, Any] = json.loads(raw) if raw else {}
+        if response.status >= 400:
+            raise KubeApiError(
+                response.status, str(payload.get("reason") or response.reason), str(payload.get("message") or raw[:500])
+            )
+        return payload
+
+    async def apply(self, obj: dict[str, Any], *, force: bool = True) -> dict[str, Any]:
+        """Server-side apply under our field manager; returns the object as stored."""
+        meta = obj["metadata"]
+        path = resource_of(obj).path(meta.get("namespace"), meta["name"])
+        query = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}
+        return await self.request("PATCH", path, body=obj, content_type="application/apply-patch+yaml", query=query)
+
+    async def patch_status(
+        self, resource: ResourceType, namespace: str | None, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Replace `status` through the status subresource (a merge patch: lists are replaced)."""
+        return await self.request(
+            "PATCH",
+            resource.path(namespace, name, "status"),
+            body={"status": status},
+            content_type="application/merge-patch+json",
+        )
+
+    async def get(self, resource: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.request("GET", resource.path(namespace, name))
+        except KubeApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    async def delete(self, resource: ResourceType, namespace: str | None, name: str, *, uid: str | None = None) -> None:
+        """Delete if present; with `uid`, only that exact object (never a same-named successor)."""
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            await self.request("DELETE", resource.path(namespace, name), body=body)
+        except KubeApiError as exc:
+            if not (exc.not_found or exc.status == 409):
+                raise
+
+    async def post_event(self, event: dict[str, Any]) -> None:
+        namespace = event["metadata"]["namespace"]
+        await self.request("POST", EVENTS.path(namespace), body=event)

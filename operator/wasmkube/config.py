@@ -1,0 +1,33 @@
+"""Operator configuration: command-line flags, each with a `WASMKUBE_*` environment fallback."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class OperatorConfig(BaseModel):
+    """Everything `wasmkube run` can be told. Defaults suit a cluster-wide install."""
+
+    model_config = ConfigDict(frozen=True)
+
+    namespaces: tuple[str, ...] = ()  # empty: all namespaces
+    workers: Annotated[int, Field(ge=1, le=256)] = 16
+    resync_seconds: Annotated[float, Field(ge=10)] = 600.0
+    api_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    registry_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    registry_ttl_seconds: Annotated[float, Field(ge=0)] = 300.0
+    insecure_registries: tuple[str, ...] = ()
+    allowed_registries: tuple[str, ...] | None = None
+    liveness_port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0: off
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9090  # 0: off
+    bind_address: str = "0.0.0.0"
+    log_format: str = "auto"  # auto | json | console
+    log_level: str = "INFO"
+    peering: str | None = None  # a KopfPeering name for active/standby HA; None: standalone
+    priority: int = 0
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces

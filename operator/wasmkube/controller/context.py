@@ -1,0 +1,22 @@
+"""What every reconciler needs, bundled so that reconcilers stay plain functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wasmkube.clients.kube import KubeClient
+from wasmkube.controller.children import ChildApplier
+from wasmkube.controller.events import EventRecorder
+from wasmkube.controller.store import Store
+from wasmkube.metrics import Metrics
+from wasmkube.registry.client import ArtifactResolver
+
+
+@dataclass
+class Context:
+    client: KubeClient
+    resolver: ArtifactResolver
+    store: Store
+    children: ChildApplier
+    events: EventRecorder
+    metrics: Metrics

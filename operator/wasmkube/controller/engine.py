@@ -1,0 +1,178 @@
+"""The controller: turns watch events into queued keys, and queued keys into reconciles.
+
+Kopf delivers every watch event to the `observe_*` methods (see `wasmkube.handlers`). They only
+update the caches and enqueue keys; a fixed pool of workers does the reconciling. This is the
+shape of controller-runtime: events for one key coalesce, a key is never reconciled twice at
+once, failures back off per key, and a periodic resync catches anything a watch may have missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import structlog
+
+from wasmkube.builders.scheduling import NodeInfo
+from wasmkube.controller.apps import reconcile_app
+from wasmkube.controller.children import controller_of
+from wasmkube.controller.context import Context
+from wasmkube.controller.queue import WorkQueue
+from wasmkube.controller.runtimes import reconcile_runtime
+from wasmkube.controller.store import Key, ObjectCache, key_of
+
+_log = structlog.get_logger(__name__)
+
+APP = "app"
+RUNTIME = "runtime"
+QueueKey = tuple[str, str, str]  # (kind, namespace, name)
+
+
+class Controller:
+    def __init__(self, ctx: Context, *, workers: int = 16, resync_seconds: float = 600.0) -> None:
+        self.ctx = ctx
+        self.queue: WorkQueue[QueueKey] = WorkQueue()
+        self._workers = workers
+        self._resync_seconds = resync_seconds
+        self._tasks: list[asyncio.Task[None]] = []
+        self._node_summaries: dict[str, NodeInfo] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for index in range(self._workers):
+            self._tasks.append(asyncio.create_task(self._work(), name=f"wasmkube-worker-{index}"))
+        self._tasks.append(asyncio.create_task(self._resync(), name="wasmkube-resync"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    # -- observation (called from Kopf's event handlers; never raise, never block) ----------
+
+    def observe_app(self, event_type: str | None, obj: dict[str, Any]) -> None:
+        key = key_of(obj)
+        if event_type == "DELETED":
+            self.ctx.store.apps.remove(key)
+            self.queue.drop((APP, *key))
+            self.ctx.metrics.forget_app(key)
+            return
+        if self.ctx.store.apps.upsert(obj):
+            self.queue.add((APP, *key))
+
+    def observe_runtime(self, event_type: str | None, obj: dict[str, Any]) -> None:
+        key = key_of(obj)
+        before = self.ctx.store.runtimes.get(key)
+        if event_type == "DELETED":
+            self.ctx.store.runtimes.remove(key)
+            self.queue.drop((RUNTIME, *key))
+            self._enqueue_all_apps()
+            return
+        if not self.ctx.store.runtimes.upsert(obj):
+            return
+        self.queue.add((RUNTIME, *key))
+        if before is None or _runtime_meaning(before) != _runtime_meaning(obj):
+            self._enqueue_all_apps()
+
+    def observe_child(self, cache: ObjectCache, event_type: str | None, obj: dict[str, Any]) -> None:
+        """A Deployment, Service or HPA of ours changed: look at its WasmApp again."""
+        key = key_of(obj)
+        if event_type == "DELETED":
+            cache.remove(key)
+        else:
+            cache.upsert(obj)
+        owner = controller_of(obj)
+        if owner and owner.get("kind") == "WasmApp":
+            self.queue.add((APP, key[0], str(owner.get("name"))))
+
+    def observe_runtime_class(self, event_type: str | None, obj: dict[str, Any]) -> None:
+        key = key_of(obj)
+        if event_type == "DELETED":
+            self.ctx.store.runtime_classes.remove(key)
+        else:
+            self.ctx.store.runtime_classes.upsert(obj)
+        owner = controller_of(obj)
+        if owner and owner.get("kind") == "WasmRuntime":
+            self.queue.add((RUNTIME, "", str(owner.get("name"))))
+
+    def observe_node(self, event_type: str | None, obj: dict[str, Any]) -> None:
+        """Nodes change every heartbeat; only a change in what scheduling reads matters."""
+        key = key_of(obj)
+        name = key[1]
+        if event_type == "DELETED":
+            self.ctx.store.nodes.remove(key)
+            changed = self._node_summaries.pop(name, None) is not None
+        else:
+            self.ctx.store.nodes.upsert(obj)
+            summary = NodeInfo.from_node(obj)
+            changed = self._node_summaries.get(name) != summary
+            self._node_summaries[name] = summary
+        if changed:
+            for runtime_key in self.ctx.store.runtimes.known_keys():
+                self.queue.add((RUNTIME, *runtime_key))
+            self._enqueue_all_apps()
+
+    def _enqueue_all_apps(self) -> None:
+        for app_key in self.ctx.store.apps.known_keys():
+            self.queue.add((APP, *app_key))
+
+    # -- work ------------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            item = await self.queue.get()
+            kind, namespace, name = item
+            started = time.perf_counter()
+            result = "ok"
+            try:
+                await self._reconcile(kind, (namespace, name), item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug or an outage: never let it stop the worker
+                result = "error"
+                delay = self.queue.retry(item)
+                _log.exception(
+                    "reconcile failed; retrying", kind=kind, namespace=namespace, name=name, retry_in=round(delay, 1)
+                )
+            finally:
+                self.queue.done(item)
+                self.ctx.metrics.reconciles.labels(kind=kind, result=result).inc()
+                self.ctx.metrics.reconcile_seconds.labels(kind=kind).observe(time.perf_counter() - started)
+                self.ctx.metrics.queue_depth.set(self.queue.depth())
+
+    async def _reconcile(self, kind: str, key: Key, item: QueueKey) -> None:
+        if kind == RUNTIME:
+            if await reconcile_runtime(self.ctx, key):
+                self.queue.forget(item)
+            else:
+                self.queue.drop(item)
+            return
+        outcome = await reconcile_app(self.ctx, key)
+        if outcome is None:
+            self.queue.drop(item)
+            return
+        if outcome.verdict.state == "retrying":
+            self.queue.retry(item)
+            return
+        self.queue.forget(item)
+        if outcome.requeue_after:
+            self.queue.add_after(item, outcome.requeue_after)
+
+    async def _resync(self) -> None:
+        """Look at everything again now and then, spread out so it never comes as a burst."""
+        while True:
+            await asyncio.sleep(self._resync_seconds)
+            for runtime_key in self.ctx.store.runtimes.known_keys():
+                self.queue.add((RUNTIME, *runtime_key))
+            for app_key in self.ctx.store.apps.known_keys():
+                self.queue.add_after((APP, *app_key), random.uniform(0, self._resync_seconds / 2))
+
+
+def _runtime_meaning(obj: dict[str, Any]) -> tuple[Any, ...]:
+    """What apps read from a runtime: its spec, and whether it has Ready nodes."""
+    status = obj.get("status") or {}
+    return (obj.get("metadata", {}).get("generation"), bool(status.get("readyNodes")), status.get("runtimeClassName"))

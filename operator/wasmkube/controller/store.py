@@ -1,0 +1,69 @@
+"""In-memory copies of the objects the operator watches.
+
+Kopf's watch streams feed these caches; reconcilers read them instead of asking the API server,
+so an idle cluster costs no requests at all. An update never replaces a newer copy with an older
+one: our own write responses and watch events can arrive in either order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+Key = tuple[str, str]  # (namespace or "", name)
+
+
+def key_of(obj: dict[str, Any]) -> Key:
+    meta = obj.get("metadata", {})
+    return (str(meta.get("namespace") or ""), str(meta.get("name", "")))
+
+
+def _version(obj: dict[str, Any]) -> int | None:
+    value = obj.get("metadata", {}).get("resourceVersion")
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+class ObjectCache:
+    """Latest known copy of each object of one kind."""
+
+    def __init__(self) -> None:
+        self._objects: dict[Key, dict[str, Any]] = {}
+
+    def upsert(self, obj: dict[str, Any]) -> bool:
+        """Store `obj` unless the cache already holds a newer version. Returns whether it was stored."""
+        key = key_of(obj)
+        current = self._objects.get(key)
+        if current is not None:
+            old, new = _version(current), _version(obj)
+            if old is not None and new is not None and new < old:
+                return False
+        self._objects[key] = obj
+        return True
+
+    def remove(self, key: Key) -> dict[str, Any] | None:
+        return self._objects.pop(key, None)
+
+    def get(self, key: Key) -> dict[str, Any] | None:
+        return self._objects.get(key)
+
+    def values(self) -> Iterator[dict[str, Any]]:
+        return iter(list(self._objects.values()))
+
+    def known_keys(self) -> list[Key]:
+        return list(self._objects)
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+
+class Store:
+    """Every cache the reconcilers read."""
+
+    def __init__(self) -> None:
+        self.apps = ObjectCache()
+        self.runtimes = ObjectCache()
+        self.deployments = ObjectCache()
+        self.services = ObjectCache()
+        self.autoscalers = ObjectCache()
+        self.runtime_classes = ObjectCache()
+        self.nodes = ObjectCache()

@@ -1,0 +1,156 @@
+"""Kopf wiring, kept thin: every watch event goes straight to the controller.
+
+Only `@kopf.on.event` handlers are used. They need no finalizer and write nothing to the watched
+objects (no progress or diff-base annotations), so WasmApps carry no Kopf state at all: removing
+the operator can never block a namespace deletion, and a GitOps tool never sees a diff we caused.
+Retries, backoff and coalescing live in the controller's work queue instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from wasmkube.builders.identity import MANAGED_SELECTOR
+from wasmkube.clients.kube import KubeClient
+from wasmkube.config import OperatorConfig
+from wasmkube.controller.children import ChildApplier
+from wasmkube.controller.context import Context
+from wasmkube.controller.engine import Controller
+from wasmkube.controller.events import COMPONENT, EventRecorder
+from wasmkube.controller.store import ObjectCache, Store
+from wasmkube.metrics import Metrics
+from wasmkube.registry.client import ArtifactResolver
+
+GROUP, VERSION = "wasmkube.dev", "v1alpha1"
+
+
+def operator_settings(config: OperatorConfig) -> kopf.OperatorSettings:
+    """Kopf settings chosen on purpose (defaults suit Kopf's change handlers, which we do not use)."""
+    settings = kopf.OperatorSettings()
+    # Our own names for whatever Kopf might store, so nothing collides with another Kopf operator.
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.reporting_component = COMPONENT
+    settings.posting.level = logging.WARNING
+    # Bounded requests; watches are renewed regularly so a silently dead connection is noticed.
+    settings.networking.request_timeout = config.api_timeout_seconds
+    settings.networking.connect_timeout = 10
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    # We name our resources explicitly, so Kopf need not list CRDs or namespaces (less RBAC).
+    settings.scanning.disabled = True
+    settings.peering.standalone = config.peering is None
+    if config.peering:
+        settings.peering.name = config.peering
+        settings.peering.priority = config.priority
+        settings.peering.mandatory = True
+    return settings
+
+
+def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
+    """A registry with all handlers; one per operator instance (tests may run several)."""
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> Any:
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def startup(memo: kopf.Memo, **_: Any) -> None:
+        client = await KubeClient.from_environment(request_timeout=config.api_timeout_seconds)
+        metrics: Metrics = memo.get("metrics") or Metrics()
+        ctx = Context(
+            client=client,
+            resolver=ArtifactResolver(
+                timeout=config.registry_timeout_seconds,
+                ttl=config.registry_ttl_seconds,
+                insecure_registries=config.insecure_registries,
+                allowed_registries=config.allowed_registries,
+            ),
+            store=Store(),
+            children=ChildApplier(client),
+            events=EventRecorder(client),
+            metrics=metrics,
+        )
+        controller = Controller(ctx, workers=config.workers, resync_seconds=config.resync_seconds)
+        controller.start()
+        memo["controller"] = controller
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        controller: Controller | None = memo.get("controller")
+        if controller is not None:
+            await controller.stop()
+            controller.ctx.resolver.close()
+            await controller.ctx.client.close()
+
+    @kopf.on.probe(id="queue", registry=registry)
+    def queue_probe(memo: kopf.Memo, **_: Any) -> dict[str, int]:
+        controller: Controller | None = memo.get("controller")
+        if controller is None:
+            return {}
+        return {"depth": controller.queue.depth(), "apps": len(controller.ctx.store.apps)}
+
+    def controller_of(memo: kopf.Memo) -> Controller:
+        return memo["controller"]  # type: ignore[no-any-return]
+
+    @kopf.on.event(GROUP, VERSION, "wasmapps", registry=registry)
+    def wasmapp_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+        controller_of(memo).observe_app(event.get("type"), dict(event["object"]))
+
+    @kopf.on.event(GROUP, VERSION, "wasmruntimes", registry=registry)
+    def wasmruntime_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+        controller_of(memo).observe_runtime(event.get("type"), dict(event["object"]))
+
+    def child_handler(group: str, version: str, plural: str, cache_of: Any) -> None:
+        @kopf.on.event(group, version, plural, labels=MANAGED_SELECTOR, registry=registry)
+        def child_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+            controller = controller_of(memo)
+            cache: ObjectCache = cache_of(controller.ctx.store)
+            controller.observe_child(cache, event.get("type"), dict(event["object"]))
+
+    child_handler("apps", "v1", "deployments", lambda s: s.deployments)
+    child_handler("", "v1", "services", lambda s: s.services)
+    child_handler("autoscaling", "v2", "horizontalpodautoscalers", lambda s: s.autoscalers)
+
+    @kopf.on.event("node.k8s.io", "v1", "runtimeclasses", labels=MANAGED_SELECTOR, registry=registry)
+    def runtime_class_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+        controller_of(memo).observe_runtime_class(event.get("type"), dict(event["object"]))
+
+    @kopf.on.event("", "v1", "nodes", registry=registry)
+    def node_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+        controller_of(memo).observe_node(event.get("type"), dict(event["object"]))
+
+    return registry
+
+
+async def run_operator(
+    config: OperatorConfig,
+    *,
+    stop_flag: asyncio.Event | None = None,
+    ready_flag: asyncio.Event | None = None,
+    metrics: Metrics | None = None,
+) -> None:
+    """Run until stopped (SIGTERM/SIGINT, or `stop_flag`), then shut down gracefully."""
+    liveness = f"http://{config.bind_address}:{config.liveness_port}/healthz" if config.liveness_port else None
+    await kopf.operator(
+        registry=build_registry(config),
+        settings=operator_settings(config),
+        clusterwide=config.clusterwide,
+        namespaces=list(config.namespaces),
+        standalone=config.peering is None,
+        peering_name=config.peering,
+        priority=config.priority,
+        liveness_endpoint=liveness,
+        memo=kopf.Memo(metrics=metrics or Metrics()),
+        stop_flag=stop_flag,
+        ready_flag=ready_flag,
+    )

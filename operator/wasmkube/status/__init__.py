@@ -1,0 +1,1 @@
+"""Pure status computation: what the operator reports, from what it observed."""
