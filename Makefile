@@ -52,8 +52,9 @@ lint: venv ## ruff and mypy.
 	@$(VENV)/bin/ruff check operator e2e
 	@$(VENV)/bin/mypy
 
-crds: venv ## Regenerate crds/ from the pydantic models.
+crds: venv ## Regenerate crds/, the chart's CRD copies and docs/api-reference.md from the models.
 	@$(PY) -m wasmkube.cli crds --output-dir crds
+	@$(PY) -m wasmkube.cli api-reference > docs/api-reference.md
 
 bench: deps ## Benchmarks against the local cluster; prints a table, writes .wasmkube/bench/*.json.
 	@bash e2e/run-bench.sh

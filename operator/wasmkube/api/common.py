@@ -53,6 +53,9 @@ class KubeModel(BaseModel):
         extra="ignore",
         use_enum_values=False,
         frozen=True,
+        # A string right under a field is its description: it reaches the CRD, `kubectl explain`
+        # and the API reference from one place.
+        use_attribute_docstrings=True,
     )
 
 
@@ -93,11 +96,17 @@ class Condition(KubeModel):
     """A status condition, shaped as Kubernetes API conventions and kstatus expect."""
 
     type: Annotated[str, Field(max_length=316, pattern=r"^[A-Z][A-Za-z0-9]*$")]
+    """Condition type."""
     status: ConditionStatus
+    """True, False or Unknown."""
     reason: Annotated[str, Field(max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")]
+    """Machine-readable reason (CamelCase)."""
     message: Annotated[str, Field(max_length=32768)] = ""
+    """Human-readable explanation."""
     observed_generation: Annotated[int, Field(ge=0)] = 0
+    """The metadata.generation the condition was computed for."""
     last_transition_time: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+    """When status last changed."""
 
 
 Conditions = Annotated[
@@ -113,6 +122,7 @@ class LocalObjectReference(KubeModel):
     """A reference to an object by name in the same namespace (a Secret, a ConfigMap)."""
 
     name: DnsSubdomain
+    """Name of the object in the same namespace."""
 
 
 class TolerationOperator(StrEnum):
@@ -130,10 +140,15 @@ class Toleration(KubeModel):
     """A core/v1 Toleration (modelled so RuntimeClass and app tolerations can be merged)."""
 
     key: Annotated[str, Field(max_length=316)] | None = None
+    """Taint key; empty with operator Exists tolerates everything."""
     operator: TolerationOperator | None = None
+    """Exists or Equal (default)."""
     value: Annotated[str, Field(max_length=63)] | None = None
+    """Taint value (with Equal)."""
     effect: TaintEffect | None = None
+    """NoSchedule, PreferNoSchedule or NoExecute; empty means all."""
     toleration_seconds: int | None = None
+    """With NoExecute: how long the pod stays after the taint appears."""
 
     model_config = ConfigDict(
         json_schema_extra=cel_rules(

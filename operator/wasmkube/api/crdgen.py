@@ -75,6 +75,8 @@ def structural(node: Any, defs: Mapping[str, Any]) -> Any:
             out[key] = {name: structural(sub, defs) for name, sub in value.items()}
         elif key == "items":
             out[key] = structural(value, defs)
+        elif key == "description":
+            out[key] = " ".join(str(value).split())  # docstrings are wrapped; descriptions are one line
         elif key == "exclusiveMinimum" and not isinstance(value, bool):
             out["minimum"] = value
             out["exclusiveMinimum"] = True

@@ -54,16 +54,23 @@ class ContainerPort(KubeModel):
     """A port the module listens on. A port named `http` (or `http-*`) gets default probes."""
 
     name: Annotated[str, Field(min_length=1, max_length=15, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")] | None = None
+    """Port name (IANA service name). A port named `http` or `http-*` is the app's HTTP port: it gets default probes
+    and the runtime's listen-address variable."""
     container_port: Annotated[int, Field(ge=1, le=65535)]
+    """Port the module listens on inside the pod."""
     protocol: Protocol = Protocol.TCP
+    """TCP (default), UDP or SCTP."""
 
 
 class EnvVar(KubeModel):
     """An environment variable, as in core/v1 (valueFrom is passed through unchanged)."""
 
     name: Annotated[str, Field(min_length=1, max_length=256)]
+    """Variable name."""
     value: Annotated[str, Field(max_length=1048576)] | None = None
+    """Literal value."""
     value_from: OpaqueObject | None = None
+    """A core/v1 EnvVarSource (configMapKeyRef, secretKeyRef, fieldRef, resourceFieldRef), passed through unchanged."""
 
     model_config = ConfigDict(
         json_schema_extra=cel_rules(
@@ -74,13 +81,18 @@ class EnvVar(KubeModel):
 
 class KeyedSourceRef(KubeModel):
     name: DnsSubdomain
+    """Name of the ConfigMap or Secret in the app's namespace."""
     optional: bool | None = None
+    """Start even if it does not exist."""
 
 
 class EnvFromSource(KubeModel):
     prefix: Annotated[str, Field(max_length=128)] | None = None
+    """Prefix added to every variable name."""
     config_map_ref: KeyedSourceRef | None = None
+    """Import every key of this ConfigMap."""
     secret_ref: KeyedSourceRef | None = None
+    """Import every key of this Secret."""
 
     model_config = ConfigDict(
         json_schema_extra=cel_rules(
@@ -97,7 +109,9 @@ ResourceList = Annotated[dict[str, Quantity], Field(max_length=16)]
 
 class ResourceRequirements(KubeModel):
     requests: ResourceList | None = None
+    """Resources reserved for each pod's Wasm container (cpu, memory)."""
     limits: ResourceList | None = None
+    """Upper bounds for each pod's Wasm container."""
 
 
 class ServiceType(StrEnum):
@@ -110,22 +124,34 @@ class ServiceSpec(KubeModel):
     """Expose the app's first port (or `targetPort`) through a Service named after the app."""
 
     enabled: bool = True
+    """Set false to keep the block but remove the Service."""
     type: ServiceType = ServiceType.CLUSTER_IP
+    """ClusterIP (default), NodePort or LoadBalancer."""
     port: Annotated[int, Field(ge=1, le=65535)] = 80
+    """Port the Service listens on (default 80)."""
     target_port: IntOrString | None = None
+    """Container port (number or name) to forward to; default: the first declared port."""
     annotations: AnnotationMap | None = None
+    """Annotations for the Service (for load balancers, meshes)."""
 
 
 class HttpProbe(KubeModel):
     """An HTTP GET probe against the app. Unset fields take Kubernetes' own defaults."""
 
     path: Annotated[str, Field(max_length=2048, pattern=r"^/")] = "/"
+    """HTTP path to GET (default `/`)."""
     port: IntOrString | None = None
+    """Port number or name; default: the app's HTTP port."""
     initial_delay_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
+    """Seconds before the first probe."""
     period_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
+    """Seconds between probes."""
     timeout_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
+    """Seconds before a probe times out."""
     failure_threshold: Annotated[int, Field(ge=1, le=1000)] | None = None
+    """Failures in a row that count as failed."""
     success_threshold: Annotated[int, Field(ge=1, le=1000)] | None = None
+    """Successes in a row that count as succeeded."""
 
 
 class Probes(KubeModel):
@@ -133,15 +159,20 @@ class Probes(KubeModel):
     readiness, liveness and startup probes on `/` for any probe not given here."""
 
     use_defaults: bool = True
+    """Give an app with an HTTP port default probes for any probe not set here (default true)."""
     liveness: HttpProbe | None = None
+    """Restart the pod when this fails."""
     readiness: HttpProbe | None = None
+    """Take the pod out of the Service when this fails."""
     startup: HttpProbe | None = None
+    """Hold liveness and readiness back until this succeeds."""
 
 
 class Volume(KubeModel):
     """A pod volume: `name` plus one core/v1 volume source (configMap, secret, emptyDir, ...)."""
 
     name: DnsLabel
+    """Volume name, referenced by volumeMounts."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={PRESERVE_UNKNOWN: True})
 
@@ -155,9 +186,13 @@ class VolumeMount(KubeModel):
     visible to it (the shim preopens exactly the container's mounts)."""
 
     name: DnsLabel
+    """Name of an entry of volumes."""
     mount_path: Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^/")]
+    """Absolute path where the module sees the directory."""
     read_only: bool | None = None
+    """Mount read-only."""
     sub_path: Annotated[str, Field(max_length=4096)] | None = None
+    """Mount only this path inside the volume."""
 
 
 class StrategyType(StrEnum):
@@ -167,12 +202,16 @@ class StrategyType(StrEnum):
 
 class RollingUpdate(KubeModel):
     max_surge: IntOrString | None = None
+    """Pods above the desired count during a rollout (number or percentage)."""
     max_unavailable: IntOrString | None = None
+    """Pods that may be unavailable during a rollout (number or percentage)."""
 
 
 class Strategy(KubeModel):
     type: StrategyType = StrategyType.ROLLING_UPDATE
+    """RollingUpdate (default) or Recreate."""
     rolling_update: RollingUpdate | None = None
+    """Rolling update parameters."""
 
     model_config = ConfigDict(
         json_schema_extra=cel_rules(
@@ -188,9 +227,14 @@ class Autoscaling(KubeModel):
     """Scale with an autoscaling/v2 HorizontalPodAutoscaler on CPU (and optionally memory)."""
 
     min_replicas: Annotated[int, Field(ge=1, le=MAX_REPLICAS)] = 1
+    """Lowest replica count (default 1)."""
     max_replicas: Annotated[int, Field(ge=1, le=MAX_REPLICAS)]
-    target_cpu_utilization_percentage: Annotated[int, Field(ge=1, le=1000)] = 80
+    """Highest replica count."""
+    # Spelled as in autoscaling/v1 (`CPU`, not `Cpu`), which users already know.
+    target_cpu_utilization_percentage: Annotated[int, Field(ge=1, le=1000, alias="targetCPUUtilizationPercentage")] = 80
+    """Average CPU use, as a percentage of resources.requests.cpu, that the autoscaler aims for (default 80)."""
     target_memory_utilization_percentage: Annotated[int, Field(ge=1, le=1000)] | None = None
+    """Average memory use, as a percentage of resources.requests.memory, to aim for as well."""
 
     model_config = ConfigDict(
         json_schema_extra=cel_rules(
@@ -265,31 +309,64 @@ class WasmAppSpec(KubeModel):
     """What the user declares. Every field is optional except `image`."""
 
     image: Annotated[str, Field(min_length=1, max_length=512)]
+    """OCI reference of the Wasm artifact: `registry/repository:tag` or `registry/repository@sha256:...`. The
+    operator resolves it and runs the digest."""
     runtime: DnsSubdomain | None = None
+    """Name of the WasmRuntime to run on. Default: the runtime marked default for the artifact's kind."""
     update_policy: UpdatePolicy | None = None
+    """Pinned (default): resolve the tag when spec.image changes and keep that digest. Track: re-resolve every
+    trackIntervalSeconds and roll out a new digest."""
     track_interval_seconds: Annotated[int, Field(ge=30, le=86400)] | None = None
+    """With updatePolicy Track, seconds between registry checks (default 300)."""
     replicas: Annotated[int, Field(ge=0, le=MAX_REPLICAS)] | None = None
+    """Number of pods (default 1). Not allowed together with autoscaling. `kubectl scale wasmapp` sets it."""
     command: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=64)] | None = None
+    """Container command. runwasi reads the module path and optional `#function` from the first entry; default `/`
+    (the artifact's own module)."""
     args: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=256)] | None = None
+    """Arguments passed to the module."""
     env: Annotated[list[EnvVar], Field(max_length=256)] | None = None
+    """Environment variables of the module."""
     env_from: Annotated[list[EnvFromSource], Field(max_length=32)] | None = None
+    """Import variables from ConfigMaps or Secrets."""
     resources: ResourceRequirements | None = None
+    """CPU and memory requests and limits of each pod's Wasm container."""
     ports: Annotated[list[ContainerPort], Field(max_length=16)] | None = None
+    """Ports the module listens on."""
     service: ServiceSpec | None = None
+    """Expose the app through a Service named after it. Remove the block (or set enabled false) to delete the
+    Service."""
     probes: Probes | None = None
+    """HTTP health probes; defaults apply when the app has an HTTP port."""
     image_pull_secrets: Annotated[list[LocalObjectReference], Field(max_length=16)] | None = None
+    """Secrets (kubernetes.io/dockerconfigjson) with credentials for the image's registry. The operator reads them by
+    name to inspect the image; the kubelet uses them to pull."""
     service_account_name: DnsSubdomain | None = None
+    """ServiceAccount of the pods (no token is mounted)."""
     node_selector: NodeSelector | None = None
+    """Extra node labels the pods require, on top of the runtime's node selection."""
     tolerations: Tolerations | None = None
+    """Extra tolerations, added to the runtime's."""
     affinity: OpaqueObject | None = None
+    """A core/v1 Affinity for the pods, passed through unchanged."""
     topology_spread_constraints: Annotated[list[OpaqueObject], Field(max_length=16)] | None = None
+    """core/v1 TopologySpreadConstraints for the pods, passed through unchanged."""
     priority_class_name: DnsSubdomain | None = None
+    """PriorityClass of the pods."""
     pod_annotations: AnnotationMap | None = None
+    """Annotations added to the pods."""
     pod_labels: StringMap | None = None
+    """Labels added to the pods (the operator's own labels win on conflict)."""
     volumes: Annotated[list[Volume], Field(max_length=32)] | None = None
+    """Pod volumes (a name plus one core/v1 volume source)."""
     volume_mounts: Annotated[list[VolumeMount], Field(max_length=32)] | None = None
+    """Where volumes appear to the module. A directory is visible to the module only if it is mounted: this is the
+    capability grant."""
     strategy: Strategy | None = None
+    """How a new version replaces the old one."""
     autoscaling: Autoscaling | None = None
+    """Scale between minReplicas and maxReplicas with a HorizontalPodAutoscaler (needs resources.requests.cpu). Not
+    allowed together with replicas."""
 
     model_config = ConfigDict(json_schema_extra=cel_rules(*_SPEC_RULES))
 
@@ -302,30 +379,53 @@ class ArtifactStatus(KubeModel):
     """What the registry said `spec.image` is, and exactly which bytes run."""
 
     reference: Annotated[str, Field(max_length=512)]
+    """spec.image as it was resolved."""
     digest: Annotated[str, Field(max_length=128)]
+    """Digest of the manifest (or index) the tag pointed to."""
     pinned_image: Annotated[str, Field(max_length=640)]
+    """The digest-pinned reference the pods run."""
     kind: ArtifactKind
+    """Module, Component, SpinApp or Container."""
     layout: ArtifactLayout
+    """How the artifact was packaged: CNCFWasmArtifact, SpinOCI, WasmLayers or ContainerImage."""
     media_type: Annotated[str, Field(max_length=256)] = ""
+    """Media type of the manifest."""
     size: Annotated[int, Field(ge=0)] = 0
+    """Bytes of config and layers."""
     exports: Annotated[list[Annotated[str, Field(max_length=256)]], Field(max_length=64)] | None = None
+    """For a component: the interfaces its config says it exports."""
     resolved_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
+    """When the registry was last asked."""
 
 
 class WasmAppStatus(KubeModel):
     observed_generation: Annotated[int, Field(ge=0)] | None = None
+    """The metadata.generation this status describes."""
     conditions: Conditions | None = None
+    """Ready (the app serves as declared), Reconciling (the operator is still working on it), Stalled (it cannot go
+    on without a change)."""
     replicas: Annotated[int, Field(ge=0)] | None = None
+    """Pods of the Deployment."""
     ready_replicas: Annotated[int, Field(ge=0)] | None = None
+    """Pods that are ready."""
     available_replicas: Annotated[int, Field(ge=0)] | None = None
+    """Pods available for at least minReadySeconds."""
     updated_replicas: Annotated[int, Field(ge=0)] | None = None
+    """Pods running the current template."""
     selector: Annotated[str, Field(max_length=1024)] | None = None
+    """Label selector of the pods, for /scale (HPA, KEDA)."""
     runtime: Annotated[str, Field(max_length=253)] | None = None
+    """The WasmRuntime the app runs on."""
     runtime_class_name: Annotated[str, Field(max_length=253)] | None = None
+    """The RuntimeClass of its pods."""
     deployment_name: Annotated[str, Field(max_length=253)] | None = None
+    """Name of the generated Deployment."""
     service_name: Annotated[str, Field(max_length=63)] | None = None
+    """Name of the generated Service."""
     autoscaler_name: Annotated[str, Field(max_length=253)] | None = None
+    """Name of the generated HorizontalPodAutoscaler."""
     artifact: ArtifactStatus | None = None
+    """What the registry said spec.image is, and exactly which bytes run."""
 
 
 class WasmApp(KubeModel):
