@@ -54,6 +54,7 @@ lint: venv ## ruff and mypy.
 
 crds: venv ## Regenerate crds/, the chart's CRD copies and docs/api-reference.md from the models.
 	@$(PY) -m wasmkube.cli crds --output-dir crds
+	@bash charts/wasmkube/sync-crds.sh
 	@$(PY) -m wasmkube.cli api-reference > docs/api-reference.md
 
 bench: deps ## Benchmarks against the local cluster; prints a table, writes .wasmkube/bench/*.json.

@@ -1,0 +1,132 @@
+{{/* Chart name, overridable. */}}
+{{- define "wasmkube.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Full name of the release's objects. A release already named after the chart (the usual
+`helm install wasmkube ...`) is not repeated: "wasmkube", not "wasmkube-wasmkube".
+*/}}
+{{- define "wasmkube.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "wasmkube.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Selector labels: only the stable name and instance, because a Deployment's selector cannot change
+after creation (version or chart labels here would break every upgrade).
+*/}}
+{{- define "wasmkube.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "wasmkube.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
+Standard labels for an object of the given component:
+  include "wasmkube.labels" (dict "context" $ "component" "operator")
+*/}}
+{{- define "wasmkube.labels" -}}
+{{- $ctx := .context -}}
+{{ include "wasmkube.selectorLabels" $ctx }}
+app.kubernetes.io/version: {{ $ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/part-of: wasmkube
+app.kubernetes.io/managed-by: {{ $ctx.Release.Service }}
+helm.sh/chart: {{ include "wasmkube.chart" $ctx }}
+{{- end -}}
+
+{{- define "wasmkube.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "wasmkube.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+"true" when this render must leave the WasmRuntimes out: the release installs the CRDs and the
+cluster does not serve the WasmRuntime API yet (see wasmruntimes.yaml).
+*/}}
+{{- define "wasmkube.runtimesDeferred" -}}
+{{- and .Values.crds.install (not (.Capabilities.APIVersions.Has "wasmkube.dev/v1alpha1/WasmRuntime")) -}}
+{{- end -}}
+
+{{- define "wasmkube.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/* Ports the operator listens on; the probe, the Service and the arguments all use these. */}}
+{{- define "wasmkube.livenessPort" -}}8080{{- end -}}
+{{- define "wasmkube.metricsPort" -}}9090{{- end -}}
+
+{{/*
+RBAC rules for the namespaced kinds: what the operator reads and the children it owns, in every
+namespace it watches. Secrets are only read by name (pull secrets a WasmApp names), never listed.
+*/}}
+{{- define "wasmkube.rbac.namespacedRules" -}}
+- apiGroups: [wasmkube.dev]
+  resources: [wasmapps]
+  verbs: [get, list, watch]
+- apiGroups: [wasmkube.dev]
+  resources: [wasmapps/status]
+  verbs: [get, patch, update]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+{{ include "wasmkube.rbac.eventRules" . }}
+{{- end -}}
+
+{{/*
+Events: the operator and Kopf post core/v1 Events; events.k8s.io/v1 serves the same objects and is
+granted for clients that post through it.
+*/}}
+{{- define "wasmkube.rbac.eventRules" -}}
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}
+
+{{/* RBAC rules for the cluster-scoped kinds, needed in both watch modes. */}}
+{{- define "wasmkube.rbac.clusterRules" -}}
+- apiGroups: [wasmkube.dev]
+  resources: [wasmruntimes]
+  verbs: [get, list, watch]
+- apiGroups: [wasmkube.dev]
+  resources: [wasmruntimes/status]
+  verbs: [get, patch, update]
+- apiGroups: [node.k8s.io]
+  resources: [runtimeclasses]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [""]
+  resources: [nodes]
+  verbs: [get, list, watch]
+{{- end -}}
+
+{{/* Kopf's peering objects: it lists and watches them and patches its own heartbeat in. */}}
+{{- define "wasmkube.rbac.peeringVerbs" -}}
+[get, list, watch, patch]
+{{- end -}}

@@ -1,0 +1,151 @@
+"""The Argo CD health checks in examples/argocd/health/, run the way Argo CD runs them.
+
+Argo CD runs a health check in gopher-lua (Lua 5.1) with only the base, table, package and a
+reduced os library open, after setting the global `obj` to the resource converted from JSON. The
+harness below does the same with lupa's Lua 5.1 and closes the libraries Argo CD leaves closed, so
+a script that passes here does not depend on anything Argo CD lacks. Cases are YAML fixtures in
+the layout of Argo CD's resource_customizations health_test.yaml files.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+from lupa import lua51
+
+REPO = Path(__file__).resolve().parents[2]
+ARGOCD = REPO / "examples" / "argocd"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "argocd"
+
+SCRIPTS = {
+    "wasmapp": ARGOCD / "health" / "wasmapp.lua",
+    "wasmruntime": ARGOCD / "health" / "wasmruntime.lua",
+    "application": ARGOCD / "health" / "application.lua",
+}
+
+# Libraries Argo CD does not open for health checks (its `os` is a reduced one; ours use none).
+CLOSED_LIBRARIES = ("string", "io", "math", "os", "debug", "coroutine")
+
+
+def run_health_check(script: str, obj: dict[str, Any]) -> dict[str, str]:
+    lua = lua51.LuaRuntime()
+    # Without the string library gopher-lua has no string methods either (("x"):len() fails).
+    lua.execute('getmetatable("").__index = nil')
+    lua_globals = lua.globals()
+    for name in CLOSED_LIBRARIES:
+        lua_globals[name] = None
+    # Argo CD hands Lua the object decoded from JSON: YAML-only types (timestamps) become strings.
+    as_json = json.loads(json.dumps(obj, default=str))
+    lua_globals.obj = lua.table_from(as_json, recursive=True)
+    result = lua.execute(script)
+    assert result is not None, "a health check must return a table"
+    return {"status": result["status"], "message": result["message"] or ""}
+
+
+def health_cases() -> list[Any]:
+    cases = []
+    for kind in SCRIPTS:
+        suite = yaml.safe_load((FIXTURES / kind / "health_test.yaml").read_text())
+        for test in suite["tests"]:
+            input_path = FIXTURES / kind / test["inputPath"]
+            cases.append(pytest.param(kind, input_path, test["healthStatus"], id=f"{kind}/{input_path.stem}"))
+    return cases
+
+
+@pytest.mark.parametrize(("kind", "input_path", "expected"), health_cases())
+def test_health_check(kind: str, input_path: Path, expected: dict[str, str]) -> None:
+    obj = yaml.safe_load(input_path.read_text())
+
+    health = run_health_check(SCRIPTS[kind].read_text(), obj)
+
+    assert health == {"status": expected["status"], "message": expected.get("message", "")}
+
+
+@pytest.mark.parametrize("kind", ["wasmapp", "wasmruntime"])
+def test_every_health_state_is_covered(kind: str) -> None:
+    suite = yaml.safe_load((FIXTURES / kind / "health_test.yaml").read_text())
+    assert {test["healthStatus"]["status"] for test in suite["tests"]} == {
+        "Healthy",
+        "Progressing",
+        "Degraded",
+    }
+
+
+def code_without_header(path: Path) -> str:
+    lines = path.read_text().splitlines()
+    while lines and lines[0].startswith("--"):
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+def test_wasmapp_and_wasmruntime_checks_apply_the_same_rules() -> None:
+    # Argo CD cannot share code between two kinds' scripts, so they are two copies: keep them equal.
+    assert code_without_header(SCRIPTS["wasmapp"]) == code_without_header(SCRIPTS["wasmruntime"])
+
+
+def load_generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("generate_argocd_cm", ARGOCD / "generate_argocd_cm.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_argocd_cm_snippet_is_generated_from_the_scripts() -> None:
+    generator = load_generator()
+    assert (ARGOCD / "argocd-cm.yaml").read_text() == generator.render(), (
+        "examples/argocd/argocd-cm.yaml is out of date: run python3 examples/argocd/generate_argocd_cm.py"
+    )
+
+
+def test_argocd_cm_snippet_embeds_each_script_exactly() -> None:
+    config_map = yaml.safe_load((ARGOCD / "argocd-cm.yaml").read_text())
+    data = config_map["data"]
+
+    assert data == {
+        "resource.customizations.health.wasmkube.dev_WasmApp": SCRIPTS["wasmapp"].read_text(),
+        "resource.customizations.health.wasmkube.dev_WasmRuntime": SCRIPTS["wasmruntime"].read_text(),
+        "resource.customizations.health.argoproj.io_Application": SCRIPTS["application"].read_text(),
+    }
+
+
+def test_applications_sync_in_waves_crds_operator_examples() -> None:
+    apps = {
+        doc["metadata"]["name"]: doc
+        for path in sorted((ARGOCD / "apps").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+    }
+    wave = {name: int(app["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) for name, app in apps.items()}
+    assert wave == {"wasmkube-crds": -1, "wasmkube-operator": 0, "wasmkube-examples": 1}
+
+    crds = apps["wasmkube-crds"]
+    assert crds["spec"]["source"]["path"] == "crds"
+    assert "ServerSideApply=true" in crds["spec"]["syncPolicy"]["syncOptions"]
+    assert crds["spec"]["syncPolicy"]["automated"]["prune"] is False
+    assert "finalizers" not in crds["metadata"], "deleting the Application must not delete the CRDs"
+
+    operator = apps["wasmkube-operator"]["spec"]["source"]
+    assert operator["path"] == "charts/wasmkube"
+    assert operator["helm"]["valuesObject"]["crds"]["install"] is False
+    for name, app in apps.items():
+        assert (REPO / app["spec"]["source"]["path"]).is_dir(), f"{name} points at a missing directory"
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        'return {status = string.upper("healthy")}',
+        'return {status = ("Healthy"):lower()}',
+        "return {status = 1 // 1}",
+    ],
+    ids=["string-library", "string-methods", "lua-5.3-syntax"],
+)
+def test_harness_rejects_what_argo_cd_lacks(script: str) -> None:
+    with pytest.raises(lua51.LuaError):
+        run_health_check(script, {"metadata": {}})
