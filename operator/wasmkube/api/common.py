@@ -156,6 +156,10 @@ class Toleration(KubeModel):
                 "!has(self.operator) || self.operator != 'Exists' || !has(self.value)",
                 "a toleration with operator Exists must not set a value",
             ),
+            cel(
+                "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+                "a toleration without a key must use operator Exists (it then tolerates every taint)",
+            ),
         )
     )
 

@@ -32,8 +32,14 @@ def _type_of(schema: dict[str, Any]) -> str:
 
 def _limits(schema: dict[str, Any]) -> str:
     parts = []
-    for key, label in (("minimum", "≥"), ("maximum", "≤"), ("maxLength", "max length"), ("maxItems", "max items"),
-                       ("maxProperties", "max entries"), ("minItems", "min items")):
+    for key, label in (
+        ("minimum", "≥"),
+        ("maximum", "≤"),
+        ("maxLength", "max length"),
+        ("maxItems", "max items"),
+        ("maxProperties", "max entries"),
+        ("minItems", "min items"),
+    ):
         if key in schema:
             parts.append(f"{label} {schema[key]}")
     return ", ".join(parts)

@@ -298,7 +298,7 @@ _SPEC_RULES = [
     ),
     cel(
         "!has(self.ports) || self.ports.all(p, !has(p.name) || "
-        "self.ports.exists_one(q, has(q.name) && q.name == p.name))",
+        "self.ports.filter(q, has(q.name) && q.name == p.name).size() == 1)",
         "ports[].name must be unique",
         ".ports",
     ),

@@ -73,12 +73,16 @@ def build_service(app: WasmApp, runtime: WasmRuntime) -> dict[str, Any] | None:
     if service is None or not service.enabled:
         return None
     ports = effective_ports(app, runtime)
-    if service.target_port is not None:
-        target: int | str = service.target_port
-    elif ports:
-        target = ports[0].name or ports[0].container_port
-    else:  # pragma: no cover - effective_ports always yields a port when a Service is enabled
+    if not ports:  # pragma: no cover - effective_ports always yields a port when a Service is enabled
         raise SpecError("InvalidService", "a Service needs a port to target")
+    # The Service port takes the name and protocol of the container port it forwards to.
+    targeted = next(
+        (p for p in ports if service.target_port in (p.name, p.container_port)),
+        ports[0],
+    )
+    target: int | str = (
+        service.target_port if service.target_port is not None else (targeted.name or targeted.container_port)
+    )
     metadata = _metadata(app, runtime)
     if service.annotations:
         metadata["annotations"] = dict(service.annotations)
@@ -89,7 +93,14 @@ def build_service(app: WasmApp, runtime: WasmRuntime) -> dict[str, Any] | None:
         "spec": {
             "type": service.type.value,
             "selector": selector_labels(app.name),
-            "ports": [{"name": "http", "port": service.port, "targetPort": target, "protocol": "TCP"}],
+            "ports": [
+                {
+                    "name": targeted.name or "app",
+                    "port": service.port,
+                    "targetPort": target,
+                    "protocol": targeted.protocol.value,
+                }
+            ],
         },
     }
     return stamp_hash(body)

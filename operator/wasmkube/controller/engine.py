@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from wasmkube.builders.scheduling import NodeInfo
+from wasmkube.clients.kube import KubeApiError
 from wasmkube.controller.apps import reconcile_app
 from wasmkube.controller.children import controller_of
 from wasmkube.controller.context import Context
@@ -132,7 +133,21 @@ class Controller:
                 await self._reconcile(kind, (namespace, name), item)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a bug or an outage: never let it stop the worker
+            except KubeApiError as exc:
+                result = "error"
+                if exc.not_found:  # deleted while we worked on it: the watch tells the rest
+                    self.queue.drop(item)
+                else:
+                    delay = self.queue.retry(item)
+                    _log.warning(
+                        "API call failed; retrying",
+                        kind=kind,
+                        namespace=namespace,
+                        name=name,
+                        error=str(exc),
+                        retry_in=round(delay, 1),
+                    )
+            except Exception:  # a bug: log it in full, retry, and never let it stop the worker
                 result = "error"
                 delay = self.queue.retry(item)
                 _log.exception(
