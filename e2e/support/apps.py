@@ -1,0 +1,59 @@
+"""Small helpers for tests that drive WasmApps through kubectl and wait on their status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .cluster import Cluster
+from .waiting import wait_for
+
+
+def wasmapp(name: str, image: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "wasmkube.dev/v1alpha1", "kind": "WasmApp", "metadata": {"name": name},
+            "spec": {"image": image, **spec}}
+
+
+def get(cluster: Cluster, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+    args = ["get", kind, name, "-o", "json", "--ignore-not-found", "--show-managed-fields"]
+    if namespace:
+        args += ["-n", namespace]
+    out = cluster.kubectl(*args).stdout.strip()
+    if not out:
+        return None
+    return dict(json.loads(out))
+
+
+def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return dict(cond)
+    return None
+
+
+def wait_condition(cluster: Cluster, kind: str, name: str, namespace: str | None, cond_type: str,
+                   status: str = "True", reason: str | None = None, timeout: float = 60.0) -> dict[str, Any]:
+    """Wait until a condition has this status (and reason); returns the whole object."""
+    seen: dict[str, Any] = {}
+
+    def check() -> bool:
+        obj = get(cluster, kind, name, namespace)
+        cond = condition(obj, cond_type)
+        seen["obj"] = obj
+        return bool(cond and cond.get("status") == status and (reason is None or cond.get("reason") == reason))
+
+    try:
+        wait_for(check, timeout=timeout, interval=0.3, message=f"{kind} {namespace}/{name} {cond_type}={status}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last status: {(seen.get('obj') or {}).get('status')}") from None
+    return dict(seen["obj"])
+
+
+def wait_ready(cluster: Cluster, name: str, namespace: str, timeout: float = 90.0) -> dict[str, Any]:
+    return wait_condition(cluster, "wasmapp", name, namespace, "Ready", "True", timeout=timeout)
+
+
+def events_for(cluster: Cluster, name: str, namespace: str) -> list[dict[str, Any]]:
+    out = cluster.kubectl("get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}",
+                          "-o", "json").stdout
+    return list(json.loads(out).get("items") or [])
