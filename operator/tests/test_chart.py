@@ -134,7 +134,6 @@ CLUSTER_RULES = expand(
         ("", "nodes"): "get list watch",
     }
 )
-PEERING_VERBS = "get list watch patch"
 
 
 def operator_roles(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -401,25 +400,20 @@ def test_namespaced_rbac_has_a_role_per_watched_namespace(helm: Helm) -> None:
     assert roles == {}
 
 
-def test_ha_mode_adds_peering_and_leases_only(helm: Helm) -> None:
+def test_ha_mode_adds_leader_election_and_leases_only(helm: Helm) -> None:
     docs = render(helm, "--set", "ha.enabled=true")
 
     cluster_role = one(operator_roles(docs), "ClusterRole")
-    assert rules_of(cluster_role) - (CLUSTER_RULES | NAMESPACED_RULES) == expand(
-        {("kopf.dev", "clusterkopfpeerings"): PEERING_VERBS}
-    )
+    assert rules_of(cluster_role) == CLUSTER_RULES | NAMESPACED_RULES
     leases = one(operator_roles(docs), "Role", "wasmkube-leases")
     assert leases["metadata"]["namespace"] == NAMESPACE
     assert rules_of(leases) == expand({("coordination.k8s.io", "leases"): "get list watch create update patch"})
-    assert one(docs, "ClusterKopfPeering")["metadata"]["name"] == "wasmkube"
     deployment = one(docs, "Deployment")
     assert deployment["spec"]["replicas"] == 2
-    assert "--peering" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-
-    namespaced = render(helm, "--set", "ha.enabled=true", "--set", "watchNamespaces={team-a}")
-    role = one(operator_roles(namespaced), "Role", "wasmkube")
-    assert expand({("kopf.dev", "kopfpeerings"): PEERING_VERBS}) <= rules_of(role)
-    assert one(namespaced, "KopfPeering")["metadata"]["namespace"] == "team-a"
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--leader-elect" in args
+    assert args[args.index("--lease-seconds") + 1] == "15"
 
 
 @pytest.mark.parametrize(

@@ -82,11 +82,25 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--registry-ttl-seconds", type=float, default=float(os.environ.get("WASMKUBE_REGISTRY_TTL_SECONDS", 300))
     )
     run.add_argument(
-        "--peering",
-        default=os.environ.get("WASMKUBE_PEERING") or None,
-        help="KopfPeering name for active/standby replicas (default: standalone)",
+        "--leader-elect",
+        action="store_true",
+        default=os.environ.get("WASMKUBE_LEADER_ELECT", "").lower() in {"1", "true", "yes"},
+        help="run as one of several replicas: only the holder of a Lease reconciles",
     )
-    run.add_argument("--priority", type=int, default=int(os.environ.get("WASMKUBE_PRIORITY", 0)))
+    run.add_argument(
+        "--leader-election-namespace",
+        default=os.environ.get("WASMKUBE_LEADER_ELECTION_NAMESPACE")
+        or os.environ.get("WASMKUBE_POD_NAMESPACE")
+        or "default",
+        help="namespace of the Lease (default: the pod's namespace)",
+    )
+    run.add_argument("--leader-election-id", default=os.environ.get("WASMKUBE_LEADER_ELECTION_ID", "wasmkube"))
+    run.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=float(os.environ.get("WASMKUBE_LEASE_SECONDS", 15)),
+        help="how long a leader's Lease lasts without renewal (failover time)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,8 +150,10 @@ def config_from_args(args: argparse.Namespace) -> OperatorConfig:
         allowed_registries=tuple(args.allowed_registries) if args.allowed_registries else None,
         registry_timeout_seconds=args.registry_timeout_seconds,
         registry_ttl_seconds=args.registry_ttl_seconds,
-        peering=args.peering,
-        priority=args.priority,
+        leader_elect=args.leader_elect,
+        leader_election_namespace=args.leader_election_namespace,
+        leader_election_id=args.leader_election_id,
+        lease_seconds=args.lease_seconds,
     )
 
 

@@ -25,8 +25,10 @@ class OperatorConfig(BaseModel):
     bind_address: str = "0.0.0.0"
     log_format: str = "auto"  # auto | json | console
     log_level: str = "INFO"
-    peering: str | None = None  # a KopfPeering name for active/standby HA; None: standalone
-    priority: int = 0
+    leader_elect: bool = False  # active/standby replicas through a Lease
+    leader_election_namespace: str = "default"
+    leader_election_id: str = "wasmkube"
+    lease_seconds: Annotated[float, Field(ge=2, le=300)] = 15.0
 
     @property
     def clusterwide(self) -> bool:

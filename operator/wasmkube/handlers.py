@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import socket
+import uuid
 from typing import Any
 
 import kopf
@@ -21,6 +25,7 @@ from wasmkube.controller.children import ChildApplier
 from wasmkube.controller.context import Context
 from wasmkube.controller.engine import Controller
 from wasmkube.controller.events import COMPONENT, EventRecorder
+from wasmkube.controller.leadership import LeaseElector, LeaseTiming
 from wasmkube.controller.store import ObjectCache, Store
 from wasmkube.metrics import Metrics
 from wasmkube.registry.client import ArtifactResolver
@@ -47,12 +52,23 @@ def operator_settings(config: OperatorConfig) -> kopf.OperatorSettings:
     settings.watching.connect_timeout = 10
     # We name our resources explicitly, so Kopf need not list CRDs or namespaces (less RBAC).
     settings.scanning.disabled = True
-    settings.peering.standalone = config.peering is None
-    if config.peering:
-        settings.peering.name = config.peering
-        settings.peering.priority = config.priority
-        settings.peering.mandatory = True
+    # High availability is a Lease (see controller/leadership.py), not Kopf peering.
+    settings.peering.standalone = True
     return settings
+
+
+async def _lead(controller: Controller, elector: LeaseElector) -> None:
+    """Standby until the Lease is ours; then reconcile. Losing it stops the workers at once and
+    ends the process, so Kubernetes restarts it as a clean standby."""
+    await elector.acquire()
+    controller.start()
+
+    def lost() -> None:
+        for task in controller.tasks:
+            task.cancel()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    await elector.hold(lost)
 
 
 def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
@@ -81,14 +97,37 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             metrics=metrics,
         )
         controller = Controller(ctx, workers=config.workers, resync_seconds=config.resync_seconds)
-        controller.start()
         memo["controller"] = controller
+        if not config.leader_elect:
+            controller.start()
+            return
+        elector = LeaseElector(
+            client,
+            config.leader_election_namespace,
+            config.leader_election_id,
+            identity=f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
+            timing=LeaseTiming(
+                lease_seconds=config.lease_seconds,
+                renew_deadline_seconds=config.lease_seconds * 2 / 3,
+                retry_seconds=max(1.0, config.lease_seconds / 7),
+            ),
+        )
+        memo["elector"] = elector
+        memo["leadership"] = asyncio.create_task(_lead(controller, elector), name="wasmkube-leadership")
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        leadership: asyncio.Task[None] | None = memo.get("leadership")
+        if leadership is not None:
+            leadership.cancel()
+            await asyncio.gather(leadership, return_exceptions=True)
         controller: Controller | None = memo.get("controller")
         if controller is not None:
             await controller.stop()
+        elector: LeaseElector | None = memo.get("elector")
+        if elector is not None:
+            await elector.release()
+        if controller is not None:
             controller.ctx.resolver.close()
             await controller.ctx.client.close()
 
@@ -146,9 +185,7 @@ async def run_operator(
         settings=operator_settings(config),
         clusterwide=config.clusterwide,
         namespaces=list(config.namespaces),
-        standalone=config.peering is None,
-        peering_name=config.peering,
-        priority=config.priority,
+        standalone=True,
         liveness_endpoint=liveness,
         memo=kopf.Memo(metrics=metrics or Metrics()),
         stop_flag=stop_flag,

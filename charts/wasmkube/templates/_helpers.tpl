@@ -125,8 +125,3 @@ granted for clients that post through it.
   resources: [nodes]
   verbs: [get, list, watch]
 {{- end -}}
-
-{{/* Kopf's peering objects: it lists and watches them and patches its own heartbeat in. */}}
-{{- define "wasmkube.rbac.peeringVerbs" -}}
-[get, list, watch, patch]
-{{- end -}}

@@ -47,6 +47,10 @@ class Controller:
             self._tasks.append(asyncio.create_task(self._work(), name=f"wasmkube-worker-{index}"))
         self._tasks.append(asyncio.create_task(self._resync(), name="wasmkube-resync"))
 
+    @property
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return list(self._tasks)
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
