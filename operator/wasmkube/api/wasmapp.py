@@ -317,7 +317,8 @@ class WasmAppSpec(KubeModel):
     """Pinned (default): resolve the tag when spec.image changes and keep that digest. Track: re-resolve every
     trackIntervalSeconds and roll out a new digest."""
     track_interval_seconds: Annotated[int, Field(ge=30, le=86400)] | None = None
-    """With updatePolicy Track, seconds between registry checks (default 300)."""
+    """With updatePolicy Track, seconds between registry checks (default 300; the operator's registry cache TTL,
+    300 s by default, is the floor: many apps on one image share one lookup)."""
     replicas: Annotated[int, Field(ge=0, le=MAX_REPLICAS)] | None = None
     """Number of pods (default 1). Not allowed together with autoscaling. `kubectl scale wasmapp` sets it."""
     command: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=64)] | None = None
