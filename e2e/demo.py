@@ -128,7 +128,7 @@ def up() -> None:
     print(cluster.kubectl("get", "wasmapps,deployments,pods", "-o", "wide", "-A",
                           "-l", "app.kubernetes.io/managed-by=wasmkube").stdout)
     print(cluster.kubectl("get", "wasmapps", "-o", "wide", "-A").stdout)
-    say("Wasm pods run only on the shim nodes (wasm-node-*, spin-node-1); the container pod on container-node-1:")
+    say("Wasm pods run only on the shim nodes (wasm-node-*, spin-node-1); the container pod runs on runc:")
     print(cluster.kubectl("get", "pods", "-n", "mixed", "-o", "wide").stdout)
     print(f"Nodes are KWOK (simulated): pods are scheduled for real but not executed. "
           f"Export KUBECONFIG={cluster.kubeconfig} to explore; `make demo-down` stops the operator.")
