@@ -14,8 +14,8 @@ OUTPUT = HERE / "argocd-cm.yaml"
 
 # argocd-cm key suffix (<group>_<Kind>) -> health check script
 HEALTH_CHECKS = {
-    "wasmkube.dev_WasmApp": "health/wasmapp.lua",
-    "wasmkube.dev_WasmRuntime": "health/wasmruntime.lua",
+    "wasmkube.dev_WasmApp": "health/wasmkube.lua",
+    "wasmkube.dev_WasmRuntime": "health/wasmkube.lua",
     "argoproj.io_Application": "health/application.lua",
 }
 

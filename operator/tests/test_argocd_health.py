@@ -24,8 +24,8 @@ ARGOCD = REPO / "examples" / "argocd"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "argocd"
 
 SCRIPTS = {
-    "wasmapp": ARGOCD / "health" / "wasmapp.lua",
-    "wasmruntime": ARGOCD / "health" / "wasmruntime.lua",
+    "wasmapp": ARGOCD / "health" / "wasmkube.lua",
+    "wasmruntime": ARGOCD / "health" / "wasmkube.lua",
     "application": ARGOCD / "health" / "application.lua",
 }
 

@@ -1,10 +1,11 @@
--- Argo CD health check for wasmkube.dev/WasmRuntime.
+-- Argo CD health check for wasmkube.dev WasmApp and WasmRuntime: both report the same conditions,
+-- so one script serves both argocd-cm keys.
 -- Runs in Argo CD's gopher-lua (Lua 5.1) without the string library, so it only uses the base
--- functions and `..`. The global `obj` is the WasmRuntime.
+-- functions and `..`. The global `obj` is the WasmApp or WasmRuntime.
 --
--- The rules are wasmapp.lua's: Argo CD runs one self-contained script per kind, so the two cannot
--- share code; the tests hold both to the same cases. For a WasmRuntime the conditions describe the
--- RuntimeClass the operator keeps for it.
+-- The operator reports kstatus-style conditions: Ready (summary), Reconciling (a rollout is under
+-- way) and Stalled (it cannot make progress without a change), each with its observedGeneration,
+-- plus status.observedGeneration at the top.
 local health = { status = "Progressing", message = "Waiting for the operator" }
 
 local function find_condition(conditions, wanted)
