@@ -166,3 +166,27 @@ class Toleration(KubeModel):
 
 Tolerations = Annotated[list[Toleration], Field(max_length=32)]
 NodeSelector = Annotated[dict[str, Annotated[str, Field(max_length=63)]], Field(max_length=32)]
+
+
+class ObjectModel(KubeModel):
+    """Accessors shared by the top-level kinds: what reconcilers read from `metadata`."""
+
+    api_version: str
+    kind: str
+    metadata: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata["name"])
+
+    @property
+    def uid(self) -> str:
+        return str(self.metadata.get("uid", ""))
+
+    @property
+    def generation(self) -> int:
+        return int(self.metadata.get("generation") or 0)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self.metadata.get("labels") or {})

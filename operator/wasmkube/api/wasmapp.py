@@ -18,6 +18,7 @@ from wasmkube.api.common import (
     KubeModel,
     LocalObjectReference,
     NodeSelector,
+    ObjectModel,
     OpaqueObject,
     Quantity,
     StringMap,
@@ -429,31 +430,14 @@ class WasmAppStatus(KubeModel):
     """What the registry said spec.image is, and exactly which bytes run."""
 
 
-class WasmApp(KubeModel):
+class WasmApp(ObjectModel):
     """A whole WasmApp object as read from the API server."""
 
     api_version: str = "wasmkube.dev/v1alpha1"
     kind: str = "WasmApp"
-    metadata: dict[str, Any]
     spec: WasmAppSpec
     status: WasmAppStatus | None = None
 
     @property
-    def name(self) -> str:
-        return str(self.metadata["name"])
-
-    @property
     def namespace(self) -> str:
         return str(self.metadata.get("namespace") or "default")
-
-    @property
-    def uid(self) -> str:
-        return str(self.metadata.get("uid", ""))
-
-    @property
-    def generation(self) -> int:
-        return int(self.metadata.get("generation") or 0)
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return dict(self.metadata.get("labels") or {})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import ConfigDict, Field
 
@@ -12,6 +12,7 @@ from wasmkube.api.common import (
     DnsSubdomain,
     KubeModel,
     NodeSelector,
+    ObjectModel,
     Quantity,
     Tolerations,
     cel,
@@ -88,24 +89,13 @@ class WasmRuntimeStatus(KubeModel):
     """Of those, nodes that are Ready and schedulable."""
 
 
-class WasmRuntime(KubeModel):
+class WasmRuntime(ObjectModel):
+    """A whole WasmRuntime object as read from the API server."""
+
     api_version: str = "wasmkube.dev/v1alpha1"
     kind: str = "WasmRuntime"
-    metadata: dict[str, Any]
     spec: WasmRuntimeSpec
     status: WasmRuntimeStatus | None = None
-
-    @property
-    def name(self) -> str:
-        return str(self.metadata["name"])
-
-    @property
-    def uid(self) -> str:
-        return str(self.metadata.get("uid", ""))
-
-    @property
-    def generation(self) -> int:
-        return int(self.metadata.get("generation") or 0)
 
     @property
     def runtime_class_name(self) -> str:
