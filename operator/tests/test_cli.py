@@ -247,3 +247,19 @@ def test_unknown_command_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["frobnicate"])
     assert caught.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "resource"),
+    [
+        ("/apis/apps/v1/namespaces/ns/deployments/x", "deployments"),
+        ("/apis/wasmkube.dev/v1alpha1/namespaces/n/wasmapps/a/status", "wasmapps/status"),
+        ("/api/v1/namespaces/n/events", "events"),
+        ("/apis/node.k8s.io/v1/runtimeclasses/x", "runtimeclasses"),
+        ("/api/v1/nodes?watch=true", "nodes"),
+    ],
+)
+def test_api_paths_are_labelled_by_resource(path: str, resource: str) -> None:
+    from wasmkube.clients.kube import resource_name
+
+    assert resource_name(path) == resource

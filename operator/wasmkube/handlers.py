@@ -19,7 +19,7 @@ from typing import Any
 import kopf
 
 from wasmkube.builders.identity import MANAGED_SELECTOR
-from wasmkube.clients.kube import KubeClient
+from wasmkube.clients.kube import KubeClient, resource_name
 from wasmkube.config import OperatorConfig
 from wasmkube.controller.children import ChildApplier
 from wasmkube.controller.context import Context
@@ -83,14 +83,17 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     async def startup(memo: kopf.Memo, **_: Any) -> None:
         client = await KubeClient.from_environment(request_timeout=config.api_timeout_seconds)
         metrics: Metrics = memo.get("metrics") or Metrics()
+        client.on_request = lambda method, path: metrics.api_requests.labels(method, resource_name(path)).inc()
+        resolver = ArtifactResolver(
+            timeout=config.registry_timeout_seconds,
+            ttl=config.registry_ttl_seconds,
+            insecure_registries=config.insecure_registries,
+            allowed_registries=config.allowed_registries,
+        )
+        metrics.registry_requests.set_function(lambda: resolver.request_count)
         ctx = Context(
             client=client,
-            resolver=ArtifactResolver(
-                timeout=config.registry_timeout_seconds,
-                ttl=config.registry_ttl_seconds,
-                insecure_registries=config.insecure_registries,
-                allowed_registries=config.allowed_registries,
-            ),
+            resolver=resolver,
             store=Store(),
             children=ChildApplier(client),
             events=EventRecorder(client),

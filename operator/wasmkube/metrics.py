@@ -26,6 +26,15 @@ class Metrics:
             registry=self.registry,
         )
         self.status_writes = Counter("wasmkube_status_writes", "Status patches sent", registry=self.registry)
+        self.api_requests = Counter(
+            "wasmkube_api_requests",
+            "Requests the operator's client sent, by HTTP method and resource",
+            ["method", "resource"],
+            registry=self.registry,
+        )
+        self.registry_requests = Gauge(
+            "wasmkube_registry_requests", "HTTP requests sent to OCI registries since start", registry=self.registry
+        )
         self.queue_depth = Gauge("wasmkube_queue_depth", "Keys waiting to be reconciled", registry=self.registry)
         self.apps = Gauge(
             "wasmkube_wasmapps",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -68,6 +69,17 @@ _BY_KIND: dict[tuple[str, str], ResourceType] = {
 }
 
 
+def resource_name(path: str) -> str:
+    """The resource (and subresource) an API path addresses: `deployments`, `wasmapps/status`."""
+    parts = [p for p in path.split("?")[0].split("/") if p]
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:]  # drop /api/v1 or /apis/<group>/<version>
+    if rest[:1] == ["namespaces"] and len(rest) > 2:
+        rest = rest[2:]
+    if not rest:
+        return ""
+    return rest[0] + (f"/{rest[2]}" if len(rest) > 2 else "")  # <plural>[/<name>[/<subresource>]]
+
+
 def resource_of(obj: dict[str, Any]) -> ResourceType:
     """The resource type of a manifest the operator builds."""
     return _BY_KIND[(obj["apiVersion"], obj["kind"])]
@@ -95,9 +107,16 @@ class KubeApiError(Exception):
 class KubeClient:
     """The operator's writing hand. One instance per process, shared by all workers."""
 
-    def __init__(self, api_client: aio_client.ApiClient, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        api_client: aio_client.ApiClient,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        on_request: Callable[[str, str], None] | None = None,
+    ) -> None:
         self._api = api_client
         self._timeout = timeout
+        # Told (method, path) of every request: how the operator's API traffic is measured.
+        self.on_request = on_request
 
     @classmethod
     async def from_environment(cls, request_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> KubeClient:
@@ -127,6 +146,8 @@ class KubeClient:
         query: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """One API call; returns the decoded JSON answer or raises `KubeApiError`."""
+        if self.on_request is not None:
+            self.on_request(method, path)
         headers = {"Accept": "application/json", "Content-Type": content_type}
         await self._api.update_params_for_auth(headers, [], ["BearerToken"], path, method, body)
         url = self._api.configuration.host + path

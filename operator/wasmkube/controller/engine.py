@@ -134,7 +134,9 @@ class Controller:
             started = time.perf_counter()
             result = "ok"
             try:
-                await self._reconcile(kind, (namespace, name), item)
+                # Every log line of this reconcile, in any module, names the object.
+                with structlog.contextvars.bound_contextvars(kind=kind, namespace=namespace or None, name=name):
+                    await self._reconcile(kind, (namespace, name), item)
             except asyncio.CancelledError:
                 raise
             except KubeApiError as exc:
