@@ -10,7 +10,7 @@ STATE     := $(ROOT)/.wasmkube
 export KUBECONFIG_LOCAL := $(STATE)/kubeconfig
 export WASMKUBE_CACHE ?= $(HOME)/.cache/wasmkube
 
-.PHONY: help deps venv system-deps cluster cluster-down demo demo-down test unit integration lint crds bench clean
+.PHONY: help deps venv system-deps cluster cluster-status cluster-down demo demo-down test unit integration lint crds bench clean
 
 help: ## List the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ deps: system-deps venv
 
 cluster: deps ## Start the local cluster (idempotent); writes .wasmkube/kubeconfig.
 	@$(PY) e2e/cluster/localcluster.py up
+
+cluster-status: venv ## Show which local cluster components are up.
+	@$(PY) e2e/cluster/localcluster.py status
 
 cluster-down: venv ## Stop the local cluster; leaves no process behind.
 	@$(PY) e2e/cluster/localcluster.py down
