@@ -49,7 +49,7 @@ unit: venv ## Unit tests (no cluster).
 integration: deps ## Integration tests against the real local cluster (started and stopped if not running).
 	@bash e2e/run-integration.sh
 
-test: unit integration ## All tests: unit, then integration against the real local cluster.
+test: lint unit integration ## All checks: lint (ruff, mypy), unit tests, then integration against the real local cluster.
 
 lint: venv ## ruff and mypy.
 	@$(VENV)/bin/ruff check operator e2e
