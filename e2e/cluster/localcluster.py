@@ -721,6 +721,9 @@ def _apiserver_argv(paths: Paths, bins: Binaries) -> list[str]:
         f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
         f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
         "--authorization-mode=Node,RBAC",
+        # How the apiserver authenticates to kubelets (logs, exec, port-forward): as the admin.
+        # Only the real node (e2e/node/realnode.py) runs a kubelet; KWOK's fake nodes have none.
+        f"--kubelet-client-certificate={pki / 'admin.crt'}", f"--kubelet-client-key={pki / 'admin.key'}",
         f"--enable-admission-plugins={','.join(ADMISSION_PLUGINS)}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={pki / 'sa.pub'}",

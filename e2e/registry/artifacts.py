@@ -148,9 +148,7 @@ def spin_app(pusher: Pusher, repository: str = "spin/hello", tag: str = "v1") ->
         ],
     }
     locked_layer = Blob(SPIN_LOCKED_APP_LAYER, canonical_json(locked))
-    config = _image_config(
-        "wasip1", "wasm", [module, locked_layer], labels={SPIN_LABEL: sha256_digest(locked_layer.data)}
-    )
+    config = _image_config("wasip1", "wasm", labels={SPIN_LABEL: sha256_digest(locked_layer.data)})
     pushed = push_image(pusher, repository, tag, config, [module, locked_layer])
     return _artifact(
         pusher,
@@ -168,7 +166,7 @@ def spin_app(pusher: Pusher, repository: str = "spin/hello", tag: str = "v1") ->
 def wasm_layers_module(pusher: Pusher, repository: str = "runwasi/module", tag: str = "v1") -> PushedArtifact:
     """runwasi image: image config with architecture ``wasm`` and one ``application/wasm`` layer."""
     layer = Blob(WASM_LAYER, wasm.wasip1_module())
-    config = _image_config("wasip1", "wasm", [layer], entrypoint=["hello.wasm"])
+    config = _image_config("wasip1", "wasm", entrypoint=["hello.wasm"])
     pushed = push_image(pusher, repository, tag, config, [layer])
     return _artifact(
         pusher,
@@ -186,7 +184,7 @@ def wasm_layers_module(pusher: Pusher, repository: str = "runwasi/module", tag: 
 def wasm_layers_component(pusher: Pusher, repository: str = "runwasi/component", tag: str = "v1") -> PushedArtifact:
     """runwasi ``oci-tar-builder`` image with the bytecodealliance component layer type."""
     layer = Blob(BCA_COMPONENT_LAYER, wasm.component())
-    config = _image_config("wasip2", "wasm", [layer], entrypoint=["component.wasm"])
+    config = _image_config("wasip2", "wasm", entrypoint=["component.wasm"])
     pushed = push_image(pusher, repository, tag, config, [layer])
     return _artifact(
         pusher,
@@ -207,7 +205,7 @@ def container_image(
     """An ordinary linux image: one tar+gzip layer with a static busybox and ``/bin/sh``."""
     layer_tar = _rootfs_tar()
     layer = Blob(OCI_TAR_GZIP, _gzip(layer_tar))
-    config = _image_config("linux", architecture, [], entrypoint=["/bin/sh"], diff_ids=[sha256_digest(layer_tar)])
+    config = _image_config("linux", architecture, entrypoint=["/bin/sh"], diff_ids=[sha256_digest(layer_tar)])
     pushed = push_image(pusher, repository, tag, config, [layer])
     return _artifact(
         pusher,
@@ -334,13 +332,14 @@ def _wasm_config(layer: Blob, *, os: str, component: dict[str, Any] | None = Non
 def _image_config(
     os: str,
     architecture: str,
-    layers: list[Blob],
     *,
     entrypoint: list[str] | None = None,
     labels: dict[str, str] | None = None,
     diff_ids: list[str] | None = None,
 ) -> Blob:
-    """An OCI image config. Wasm layers are not tars, so their diff_id is their own digest."""
+    """An OCI image config. Only tar layers have diff_ids (callers pass them): containerd builds
+    the container's snapshot chain from diff_ids, so listing a Wasm layer there makes container
+    creation fail ("parent snapshot ... does not exist"), as runwasi's own image builder knows."""
     inner: dict[str, Any] = {}
     if entrypoint:
         inner["Entrypoint"] = entrypoint
@@ -351,7 +350,7 @@ def _image_config(
         "architecture": architecture,
         "os": os,
         "config": inner,
-        "rootfs": {"type": "layers", "diff_ids": diff_ids or [layer.digest for layer in layers]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids or []},
     }
     return Blob(OCI_CONFIG, canonical_json(doc))
 
