@@ -103,6 +103,11 @@ class KubeApiError(Exception):
     def not_found(self) -> bool:
         return self.status == 404
 
+    @property
+    def object_going_away(self) -> bool:
+        """The object or its namespace is being deleted: nothing to reconcile any more."""
+        return self.status == 404 or (self.status == 403 and "being terminated" in self.message)
+
 
 class KubeClient:
     """The operator's writing hand. One instance per process, shared by all workers."""

@@ -166,7 +166,7 @@ async def _decide(
         state = "retrying" if exc.transient else "stalled"
         verdict = Verdict(state, exc.reason, f"{exc}{kept}")
     except KubeApiError as exc:
-        if exc.transient:
+        if exc.transient or exc.object_going_away:
             raise
         # The API server refused a generated object: report its words, they name the field.
         verdict = Verdict("stalled", "InvalidSpec", f"the API server refused a generated object: {exc.message}")

@@ -29,6 +29,7 @@ _log = structlog.get_logger(__name__)
 APP = "app"
 RUNTIME = "runtime"
 QueueKey = tuple[str, str, str]  # (kind, namespace, name)
+CHILD_SETTLE_SECONDS = 0.5
 
 
 class Controller:
@@ -92,7 +93,9 @@ class Controller:
             cache.upsert(obj)
         owner = controller_of(obj)
         if owner and owner.get("kind") == "WasmApp":
-            self.queue.add((APP, key[0], str(owner.get("name"))))
+            # A rollout changes a Deployment's status several times within a second; waiting a
+            # moment lets those changes coalesce into one reconcile and one status write.
+            self.queue.add_after((APP, key[0], str(owner.get("name"))), CHILD_SETTLE_SECONDS)
 
     def observe_runtime_class(self, event_type: str | None, obj: dict[str, Any]) -> None:
         key = key_of(obj)
@@ -141,7 +144,7 @@ class Controller:
                 raise
             except KubeApiError as exc:
                 result = "error"
-                if exc.not_found:  # deleted while we worked on it: the watch tells the rest
+                if exc.object_going_away:  # deleted while we worked on it: the watch tells the rest
                     self.queue.drop(item)
                 else:
                     delay = self.queue.retry(item)
