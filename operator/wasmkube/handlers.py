@@ -144,17 +144,19 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     def controller_of(memo: kopf.Memo) -> Controller:
         return memo["controller"]  # type: ignore[no-any-return]
 
+    # The event handlers are coroutines on purpose: Kopf runs a plain `def` handler in a thread
+    # pool, and the controller's caches and work queue (asyncio) belong to the event loop.
     @kopf.on.event(GROUP, VERSION, "wasmapps", registry=registry)
-    def wasmapp_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    async def wasmapp_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         controller_of(memo).observe_app(event.get("type"), dict(event["object"]))
 
     @kopf.on.event(GROUP, VERSION, "wasmruntimes", registry=registry)
-    def wasmruntime_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    async def wasmruntime_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         controller_of(memo).observe_runtime(event.get("type"), dict(event["object"]))
 
     def child_handler(group: str, version: str, plural: str, cache_of: Any) -> None:
         @kopf.on.event(group, version, plural, labels=MANAGED_SELECTOR, registry=registry)
-        def child_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+        async def child_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
             controller = controller_of(memo)
             cache: ObjectCache = cache_of(controller.ctx.store)
             controller.observe_child(cache, event.get("type"), dict(event["object"]))
@@ -164,11 +166,11 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     child_handler("autoscaling", "v2", "horizontalpodautoscalers", lambda s: s.autoscalers)
 
     @kopf.on.event("node.k8s.io", "v1", "runtimeclasses", labels=MANAGED_SELECTOR, registry=registry)
-    def runtime_class_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    async def runtime_class_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         controller_of(memo).observe_runtime_class(event.get("type"), dict(event["object"]))
 
     @kopf.on.event("", "v1", "nodes", registry=registry)
-    def node_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    async def node_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         controller_of(memo).observe_node(event.get("type"), dict(event["object"]))
 
     return registry

@@ -17,6 +17,14 @@ from wasmkube.clients.kube import KubeApiError, KubeClient, ResourceType, resour
 from wasmkube.controller.store import Key, ObjectCache, key_of
 
 
+def change_marker(obj: dict[str, Any]) -> str | None:
+    """What moves when someone else edits the object: its generation, or for kinds without one
+    (a RuntimeClass has no spec, so no generation) its resourceVersion."""
+    meta = obj.get("metadata", {})
+    marker = meta.get("generation") or meta.get("resourceVersion")
+    return str(marker) if marker is not None else None
+
+
 def controlled_by(obj: dict[str, Any], owner_uid: str) -> bool:
     refs = obj.get("metadata", {}).get("ownerReferences") or []
     return any(r.get("uid") == owner_uid and r.get("controller") for r in refs)
@@ -32,15 +40,15 @@ class ChildApplier:
 
     def __init__(self, client: KubeClient) -> None:
         self._client = client
-        self._applied_generation: dict[tuple[str, Key], int] = {}
+        self._applied_marker: dict[tuple[str, Key], str | None] = {}
         self.applies = 0
         self.deletes = 0
 
     def _up_to_date(self, desired: dict[str, Any], observed: dict[str, Any] | None, resource: ResourceType) -> bool:
         if observed is None or applied_hash(observed) != applied_hash(desired):
             return False
-        recorded = self._applied_generation.get((resource.plural, key_of(observed)))
-        return recorded is not None and recorded == observed.get("metadata", {}).get("generation")
+        recorded = self._applied_marker.get((resource.plural, key_of(observed)))
+        return recorded is not None and recorded == change_marker(observed)
 
     async def ensure(self, desired: dict[str, Any], cache: ObjectCache, owner_uid: str) -> dict[str, Any]:
         """Bring one child to its desired state; returns the object as the API server holds it."""
@@ -65,7 +73,7 @@ class ChildApplier:
             stored = await self._client.apply(desired, force=True)
         self.applies += 1
         cache.upsert(stored)
-        self._applied_generation[(resource.plural, key)] = stored.get("metadata", {}).get("generation")
+        self._applied_marker[(resource.plural, key)] = change_marker(stored)
         return stored
 
     async def remove(self, resource: ResourceType, key: Key, cache: ObjectCache, owner_uid: str) -> None:
@@ -76,10 +84,10 @@ class ChildApplier:
         await self._client.delete(resource, key[0] or None, key[1], uid=observed["metadata"].get("uid"))
         self.deletes += 1
         cache.remove(key)
-        self._applied_generation.pop((resource.plural, key), None)
+        self._applied_marker.pop((resource.plural, key), None)
 
     def forget(self, resource: ResourceType, key: Key) -> None:
-        self._applied_generation.pop((resource.plural, key), None)
+        self._applied_marker.pop((resource.plural, key), None)
 
     @staticmethod
     def _name_conflict(desired: dict[str, Any]) -> SpecError:
