@@ -1,0 +1,139 @@
+"""spin-operator, the closest peer, built from its Go module and run as a local process.
+
+The module comes through the Go module proxy like every other binary here (no git clone, no
+container image). Its path is still `github.com/spinkube/spin-operator` (the repository moved to
+spinframework/ but kept the module path), and v0.6.1 is the last release. Its CRDs are taken
+from the module zip (`config/crd/bases`). It runs with webhooks off (its default: no
+cert-manager here), leader election off (its default), plain-HTTP metrics and health on free
+loopback ports, and its own ServiceAccount so the audit log can count its requests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from e2e.support.operator import free_port
+
+MODULE = "github.com/spinkube/spin-operator"
+VERSION = os.environ.get("BENCH_PEER_VERSION", "v0.6.1")
+
+
+class PeerUnavailable(RuntimeError):
+    """The peer could not be built or started; the message says exactly why."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("WASMKUBE_CACHE", Path.home() / ".cache" / "wasmkube")) / "peer"
+
+
+def _go_env() -> dict[str, str]:
+    root = cache_dir()
+    return {**os.environ, "GOMODCACHE": str(root / "gomod"), "GOCACHE": str(root / "gobuild"),
+            "GOFLAGS": "-modcacherw"}
+
+
+def module_dir() -> Path:
+    """Download the module (cached) and return its directory in the module cache."""
+    result = subprocess.run(["go", "mod", "download", "-json", f"{MODULE}@{VERSION}"], env=_go_env(),
+                            capture_output=True, text=True, timeout=600, check=False, cwd=cache_dir())
+    try:
+        info = json.loads(result.stdout)
+    except ValueError:
+        info = {}
+    if result.returncode != 0 or "Dir" not in info:
+        raise PeerUnavailable(f"go mod download {MODULE}@{VERSION} failed: "
+                              f"{info.get('Error') or result.stderr.strip()[-800:]}")
+    return Path(info["Dir"])
+
+
+def build() -> tuple[Path, Path]:
+    """(binary, module dir); builds once per version, ~minutes on 2 cores, then cached."""
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    source = module_dir()
+    binary = cache_dir() / "bin" / f"spin-operator-{VERSION}"
+    if binary.exists():
+        return binary, source
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    partial = binary.with_suffix(".partial")
+    result = subprocess.run(["go", "build", "-o", str(partial), "./cmd"], env=_go_env(), cwd=source,
+                            capture_output=True, text=True, timeout=3600, check=False)
+    if result.returncode != 0:
+        raise PeerUnavailable(f"go build of {MODULE}@{VERSION} failed: {result.stderr.strip()[-1500:]}")
+    partial.rename(binary)
+    return binary, source
+
+
+def crd_files(source: Path) -> list[Path]:
+    return sorted((source / "config" / "crd" / "bases").glob("*.yaml"))
+
+
+class PeerProcess:
+    """One spin-operator process; stdout/stderr to a log file."""
+
+    def __init__(self, binary: Path, kubeconfig: Path, log_path: Path) -> None:
+        self.binary = binary
+        self.kubeconfig = kubeconfig
+        self.log_path = log_path
+        self.metrics_port = free_port()
+        self.health_port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def start(self, timeout: float = 60.0) -> None:
+        cmd = [str(self.binary), "--enable-webhooks=false", "--leader-elect=false", "--metrics-secure=false",
+               f"--metrics-bind-address=127.0.0.1:{self.metrics_port}",
+               f"--health-probe-bind-address=127.0.0.1:{self.health_port}", "--zap-log-level=info"]
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                             start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise PeerUnavailable(f"spin-operator exited with {self._process.returncode}: {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/readyz", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.3)
+        raise PeerUnavailable(f"spin-operator not ready after {timeout:.0f}s: {self.log_tail()}")
+
+    def reconciles(self) -> float | None:
+        """controller_runtime_reconcile_total for the SpinApp controller, from its metrics."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+                text = resp.read().decode()
+        except (urllib.error.URLError, OSError):
+            return None
+        pattern = re.compile(r'^controller_runtime_reconcile_total\{[^}]*controller="spinapp"[^}]*\} (\S+)$', re.M)
+        return sum(float(v) for v in pattern.findall(text))
+
+    def stop(self) -> None:
+        if self._process is None or self._process.poll() is not None:
+            return
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            self._process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait(10)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"

@@ -1,0 +1,196 @@
+"""Row e: WasmApps whose pods really run, on the real node of e2e/node/ (containerd + the shim).
+
+KWOK nodes make pods "Running" without running anything, so every other row measures the
+control plane only. When e2e/node/ provides `ensure_real_node()` and this machine passes its
+preflight, a few WasmApps running e2e/node's long-running "sleeper" module are pinned to
+`real-node-1`, and the time from create to Ready (image pulled by containerd, Wasm started by
+the shim) is measured. The binaries are built
+first, outside the cluster lock (a cold build takes many minutes); the node is then started with
+`realnode.py up` (which calls ensure_real_node()) in a subprocess, so a start that hangs can be
+bounded, and stopped again afterwards if it was not running before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from e2e.registry.pusher import Pusher
+from e2e.support.binaries import REPO_ROOT
+from e2e.support.cluster import REGISTRY
+
+from .config import BenchConfig
+from .context import BenchContext
+from .create import create_all
+from .identity import Identity
+from .operator_run import OperatorRun
+from .report import Row
+from .shared import create_namespace, delete_namespace, kubectl, say
+from .stats import latencies, latency_summary
+from .wasmkube_row import wasmapp
+from .watch import FirstSeen, always, condition_true
+
+REALNODE = REPO_ROOT / "e2e" / "node" / "realnode.py"
+BUILD_NODE = REPO_ROOT / "e2e" / "node" / "build-node.sh"
+
+
+def _module() -> tuple[ModuleType | None, str | None]:
+    if not REALNODE.exists():
+        return None, "real node not available: e2e/node/realnode.py does not exist"
+    try:
+        module = importlib.import_module("e2e.node.realnode")
+    except Exception as exc:
+        return None, f"real node not available: importing e2e/node/realnode.py failed: {type(exc).__name__}: {exc}"
+    if not hasattr(module, "ensure_real_node"):
+        return None, "real node not available: e2e/node/ provides no ensure_real_node()"
+    return module, None
+
+
+def _long_running_image() -> str:
+    """A module that keeps running (e2e/node/workloads.py's sleeper), pushed to the local registry.
+
+    The example artifacts of the other rows are tiny placeholders that no runtime could execute;
+    on a real node the pod must really run and stay up, or it never becomes Ready."""
+    workloads = importlib.import_module("e2e.node.workloads")
+    pusher = Pusher(REGISTRY)
+    try:
+        return str(workloads.push_sleeper_module(pusher).image)
+    finally:
+        pusher.close()
+
+
+async def _node_ready(ctx: BenchContext, name: str) -> bool:
+    node = await ctx.admin.get(f"/api/v1/nodes/{name}")
+    conditions = ((node or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _run_realnode(action: str, timeout: float) -> str | None:
+    """`realnode.py <action>`; None on success, else the tail of its output."""
+    try:
+        result = subprocess.run([sys.executable, str(REALNODE), action], capture_output=True, text=True,
+                                timeout=timeout, check=False, cwd=REPO_ROOT)
+    except subprocess.TimeoutExpired:
+        return f"realnode.py {action} did not finish within {timeout:.0f}s"
+    if result.returncode != 0:
+        return f"realnode.py {action} exited {result.returncode}: {(result.stderr or result.stdout)[-800:]}"
+    return None
+
+
+def _build_in_progress() -> str | None:
+    """Someone is building the node's binaries right now (build-node.sh or its cargo build).
+
+    A second build-node.sh would delete the first one's temporary directory under its feet, so
+    the benchmark waits for nobody and skips the row instead."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "build-node.sh" in cmdline or ("cargo" in cmdline and "e2e/shim" in cmdline):
+            return f"pid {entry.name}: {cmdline[:120]}"
+    return None
+
+
+def prepare(config: BenchConfig) -> tuple[ModuleType | None, str | None]:
+    """Everything that needs no cluster: find ensure_real_node(), run the preflight, build.
+
+    Returns (the realnode module, None) when the node can be started, else (None, why not)."""
+    if config.real_node == "0":
+        return None, "skipped: BENCH_REAL_NODE=0"
+    module, problem = _module()
+    if module is None:
+        return None, problem
+    problems = module.preflight(module.NodePaths.from_env())
+    if problems:
+        return None, "real node not available on this machine: " + "; ".join(problems)
+    busy = _build_in_progress()
+    if busy:
+        return None, f"real node not available yet: its binaries are being built by another process ({busy})"
+    say("building the real node's binaries if needed (build-node.sh; cold: many minutes)")
+    try:
+        result = subprocess.run(["bash", str(BUILD_NODE)], capture_output=True, text=True,
+                                timeout=config.real_node_timeout, check=False, cwd=REPO_ROOT)
+    except subprocess.TimeoutExpired:
+        return None, f"real node not available: build-node.sh took longer than {config.real_node_timeout:.0f}s"
+    if result.returncode != 0:
+        return None, f"real node not available: build-node.sh failed: {result.stderr.strip()[-600:]}"
+    return module, None
+
+
+def skipped(k: int, why: str) -> Row:
+    return Row("e", "real node (pods really run)", k, status="skipped", note=why, metrics={"summary": why})
+
+
+async def measure(ctx: BenchContext, identity: Identity, module: ModuleType, k: int) -> Row:
+    """Start the node (under the cluster lock: it joins the cluster) unless it runs, then measure."""
+    row = Row("e", "real node (pods really run)", k)
+    node_name = module.NODE_NAME
+    was_up = await _node_ready(ctx, node_name)
+    if not was_up:
+        say("starting the real node (realnode.py up)")
+        failure = await asyncio.to_thread(_run_realnode, "up", 300)
+        if failure:
+            row.status, row.note = "failed", failure
+            row.metrics["summary"] = "real node did not start: " + failure[:200]
+            return row
+    try:
+        await _measure_apps(ctx, identity, module, row, k)
+    finally:
+        if not was_up:
+            await asyncio.to_thread(_run_realnode, "down", 300)
+    return row
+
+
+async def _measure_apps(ctx: BenchContext, identity: Identity, module: Any, row: Row, k: int) -> None:
+    assert ctx.images is not None
+    namespace = ctx.namespace("realnode", k)
+    await create_namespace(ctx.admin, namespace)
+    operator = OperatorRun(identity, ctx.workdir / "wasmkube-realnode.log", ctx.config.resync_seconds,
+                           namespace if ctx.config.operator_scope == "namespace" else None, ctx.config.operator_args)
+    deployments = FirstSeen(ctx.admin, f"/apis/apps/v1/namespaces/{namespace}/deployments", always)
+    ready = FirstSeen(ctx.admin, f"/apis/wasmkube.dev/v1alpha1/namespaces/{namespace}/wasmapps",
+                      condition_true("Ready"))
+    try:
+        image = await asyncio.to_thread(_long_running_image)
+        await operator.start(2)
+        await deployments.start()
+        await ready.start()
+        bodies = [wasmapp(f"real-{i}", namespace, image, 1,
+                          nodeSelector=dict(module.REAL_NODE_SELECTOR), tolerations=[dict(module.REAL_NODE_TOLERATION)])
+                  for i in range(k)]
+        created = await create_all(ctx.admin, f"/apis/wasmkube.dev/v1alpha1/namespaces/{namespace}/wasmapps", bodies,
+                                   ctx.config.concurrency)
+        await deployments.wait_for(created.returned, within=60)
+        all_ready = await ready.wait_for(created.returned, within=180)
+        to_ready = latency_summary(latencies(created.returned, ready.seen))
+        row.metrics.update({
+            "image": image,
+            "create_to_deployment": latency_summary(latencies(created.returned, deployments.seen)),
+            "create_to_ready": to_ready,
+            "ready": len(ready.seen),
+        })
+        row.metrics["summary"] = (f"{len(ready.seen)}/{k} long-running Wasm apps Ready on {module.NODE_NAME}: "
+                                  f"create->Ready p50 {to_ready['p50_ms']} ms, max {to_ready['max_ms']} ms")
+        if not all_ready:
+            row.status = "partial"
+            pods = kubectl(ctx.cluster, "get", "pods", "-n", namespace, "-o", "wide", check=False)
+            events = kubectl(ctx.cluster, "get", "events", "-n", namespace, "--field-selector", "type=Warning",
+                             "-o", "custom-columns=REASON:.reason,MESSAGE:.message", check=False)
+            row.note = f"not all Ready within 180s; pods:\n{pods}\nwarnings:\n{events[-1500:]}"
+    except Exception as exc:
+        row.status, row.note = "failed", f"{type(exc).__name__}: {exc}"
+        row.metrics["summary"] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+    finally:
+        await deployments.stop()
+        await ready.stop()
+        await operator.stop()
+        await delete_namespace(ctx.admin, namespace, within=180)
