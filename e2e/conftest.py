@@ -104,3 +104,12 @@ from support.operator_fixtures import (  # noqa: E402
 )
 
 __all__ = ["crds", "example_images", "flaky_registry", "operator", "private_registry"]
+
+# Dedicated operators for the reliability/security tests, and the reliability summary line.
+from support.reliability_fixtures import (  # noqa: E402
+    exclusive_operators,
+    pytest_terminal_summary,
+    session_operator_paused,
+)
+
+__all__ += ["exclusive_operators", "pytest_terminal_summary", "session_operator_paused"]

@@ -7,6 +7,7 @@ Imported into `e2e/conftest.py`, so every integration test module shares one ope
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,3 +117,20 @@ def _ready(cluster: Cluster, kind: str, name: str, namespace: str | None = None)
         args += ["-n", namespace]
     result = cluster.kubectl(*args, check=False)
     return result.returncode == 0 and result.stdout.strip() == "True"
+
+
+@contextmanager
+def pause_session_operator(process: OperatorProcess) -> Iterator[None]:
+    """Stop the session operator (SIGTERM, as Kubernetes would) for a test that needs to be the
+    only operator on the cluster, and start it again afterwards on the same ports and log.
+
+    The session operator watches all namespaces, so while it runs a test cannot crash, restart
+    or fail over "the" operator without a second one quietly doing the work. Restarting it also
+    re-lists everything, as a real restart would."""
+    code = process.stop()
+    print(f"\n[session operator paused (exit {code})]")
+    try:
+        yield
+    finally:
+        process.start()
+        print(f"[session operator resumed, pid {process.pid}]")

@@ -107,11 +107,23 @@ class LeaseElector:
         _log.info("became leader", lease=f"{self._namespace}/{self._name}", identity=self.identity)
 
     async def hold(self, on_lost: Callable[[], None]) -> None:
-        """Renew until renewing fails for longer than the renew deadline; then call `on_lost`."""
+        """Renew until renewing fails for longer than the renew deadline; then call `on_lost`.
+
+        Each attempt gets only what is left of the renew deadline. A request that hangs (a
+        half-open connection, an API server waiting on etcd) would otherwise keep us leading
+        for the whole API timeout, long after a standby may have taken the Lease over."""
         last_renewed = time.monotonic()
         while True:
             await asyncio.sleep(self.timing.retry_seconds)
-            if await self.try_acquire_or_renew():
+            remaining = self.timing.renew_deadline_seconds - (time.monotonic() - last_renewed)
+            renewed = False
+            if remaining > 0:
+                try:
+                    async with asyncio.timeout(remaining):
+                        renewed = await self.try_acquire_or_renew()
+                except TimeoutError:
+                    _log.warning("lease renewal timed out", identity=self.identity)
+            if renewed:
                 last_renewed = time.monotonic()
             elif time.monotonic() - last_renewed >= self.timing.renew_deadline_seconds:
                 self.is_leader = False

@@ -38,6 +38,22 @@ class Verdict:
         return self.state == "ready"
 
 
+# The CRDs' limit on a condition message (`Condition.message` in api/common.py), which the API
+# server enforces in bytes.
+MAX_MESSAGE_BYTES = 32768
+_TRUNCATED = " ... (truncated)"
+
+
+def bounded_message(message: str) -> str:
+    """A message that fits a condition. Messages quote the API server's or the registry's words,
+    and a refusal of a generated object repeats every bad value in full; one over the limit would
+    make the whole status write fail, leaving the object with no status at all."""
+    raw = message.encode()
+    if len(raw) <= MAX_MESSAGE_BYTES:
+        return message
+    return raw[: MAX_MESSAGE_BYTES - len(_TRUNCATED)].decode(errors="ignore") + _TRUNCATED
+
+
 def _condition(
     kind: str, status: bool, reason: str, message: str, generation: int, previous: dict[str, Any] | None, now: str
 ) -> dict[str, Any]:
@@ -47,7 +63,7 @@ def _condition(
         "type": kind,
         "status": status_text,
         "reason": reason,
-        "message": message,
+        "message": bounded_message(message),
         "observedGeneration": generation,
         "lastTransitionTime": previous.get("lastTransitionTime", now) if unchanged and previous else now,
     }
