@@ -52,8 +52,11 @@ ensure_packages() {
   ((${#missing[@]} == 0)) && return 0
   [[ "$(id -u)" == 0 ]] || die "missing Debian packages (need root to install): ${missing[*]}"
   log "installing Debian packages: ${missing[*]}"
+  # A fresh machine may have empty package lists: refresh them once before giving up.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 \
-    || die "apt-get install failed for: ${missing[*]} (run apt-get update first?)"
+    || { apt-get update -q >&2 \
+         && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; } \
+    || die "apt-get install failed for: ${missing[*]}"
 }
 
 # containerd's go.mod has no replace directives, so `go install module/cmd/x@version` builds the
