@@ -20,7 +20,13 @@ from urllib.parse import quote, urlencode
 from kubernetes.aio import client as aio_client
 from kubernetes.aio import config as aio_config
 
+from wasmkube import __version__
+
 FIELD_MANAGER = "wasmkube"
+# Names us in the API server's audit log and metrics; also its default field manager.
+USER_AGENT = f"wasmkube/{__version__}"
+# Writes that record a field manager (DELETE records none).
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
@@ -150,10 +156,15 @@ class KubeClient:
         content_type: str = "application/json",
         query: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """One API call; returns the decoded JSON answer or raises `KubeApiError`."""
+        """One API call; returns the decoded JSON answer or raises `KubeApiError`.
+
+        Every write carries our field manager, so `managedFields` (what `kubectl diff`, Argo CD and
+        other appliers read to tell owners apart) names wasmkube rather than the HTTP library."""
         if self.on_request is not None:
             self.on_request(method, path)
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        if method in WRITE_METHODS:
+            query = {"fieldManager": FIELD_MANAGER, **(query or {})}
+        headers = {"Accept": "application/json", "Content-Type": content_type, "User-Agent": USER_AGENT}
         await self._api.update_params_for_auth(headers, [], ["BearerToken"], path, method, body)
         url = self._api.configuration.host + path
         if query:
@@ -179,7 +190,7 @@ class KubeClient:
         """Server-side apply under our field manager; returns the object as stored."""
         meta = obj["metadata"]
         path = resource_of(obj).path(meta.get("namespace"), meta["name"])
-        query = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}
+        query = {"force": "true" if force else "false"}
         return await self.request("PATCH", path, body=obj, content_type="application/apply-patch+yaml", query=query)
 
     async def patch_status(
