@@ -113,23 +113,22 @@ def expand(groups: dict[tuple[str, str], str]) -> set[Rule]:
     return {(group, resource, verb) for (group, resource), verbs in groups.items() for verb in verbs.split()}
 
 
-OWNED = "get list watch create patch update delete"
+OWNED = "get list watch create patch delete"
 NAMESPACED_RULES = expand(
     {
         ("wasmkube.dev", "wasmapps"): "get list watch",
-        ("wasmkube.dev", "wasmapps/status"): "get patch update",
-        ("apps", "deployments"): OWNED,
+        ("wasmkube.dev", "wasmapps/status"): "patch",
+        ("apps", "deployments"): "get list watch create patch",
         ("", "services"): OWNED,
         ("autoscaling", "horizontalpodautoscalers"): OWNED,
         ("", "secrets"): "get",
-        ("", "events"): "create patch",
-        ("events.k8s.io", "events"): "create patch",
+        ("", "events"): "create",
     }
 )
 CLUSTER_RULES = expand(
     {
         ("wasmkube.dev", "wasmruntimes"): "get list watch",
-        ("wasmkube.dev", "wasmruntimes/status"): "get patch update",
+        ("wasmkube.dev", "wasmruntimes/status"): "patch",
         ("node.k8s.io", "runtimeclasses"): OWNED,
         ("", "nodes"): "get list watch",
     }
@@ -407,7 +406,7 @@ def test_ha_mode_adds_leader_election_and_leases_only(helm: Helm) -> None:
     assert rules_of(cluster_role) == CLUSTER_RULES | NAMESPACED_RULES
     leases = one(operator_roles(docs), "Role", "wasmkube-leases")
     assert leases["metadata"]["namespace"] == NAMESPACE
-    assert rules_of(leases) == expand({("coordination.k8s.io", "leases"): "get list watch create update patch"})
+    assert rules_of(leases) == expand({("coordination.k8s.io", "leases"): "get create update"})
     deployment = one(docs, "Deployment")
     assert deployment["spec"]["replicas"] == 2
     assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"

@@ -74,6 +74,9 @@ cluster does not serve the WasmRuntime API yet (see wasmruntimes.yaml).
 {{/*
 RBAC rules for the namespaced kinds: what the operator reads and the children it owns, in every
 namespace it watches. Secrets are only read by name (pull secrets a WasmApp names), never listed.
+Every write is a PATCH (server-side apply, which needs `create` for a new object; status is a merge
+patch), so no `update`. Deployments are never deleted by the operator: the garbage collector removes
+them with their WasmApp through the ownerReference; Services and HPAs are deleted when a spec drops them.
 */}}
 {{- define "wasmkube.rbac.namespacedRules" -}}
 - apiGroups: [wasmkube.dev]
@@ -81,16 +84,16 @@ namespace it watches. Secrets are only read by name (pull secrets a WasmApp name
   verbs: [get, list, watch]
 - apiGroups: [wasmkube.dev]
   resources: [wasmapps/status]
-  verbs: [get, patch, update]
+  verbs: [patch]
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, patch, update, delete]
+  verbs: [get, list, watch, create, patch]
 - apiGroups: [""]
   resources: [services]
-  verbs: [get, list, watch, create, patch, update, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
-  verbs: [get, list, watch, create, patch, update, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
@@ -98,16 +101,13 @@ namespace it watches. Secrets are only read by name (pull secrets a WasmApp name
 {{- end -}}
 
 {{/*
-Events: the operator and Kopf post core/v1 Events; events.k8s.io/v1 serves the same objects and is
-granted for clients that post through it.
+Events: the operator and Kopf only ever create core/v1 Events (a new Event per transition, never
+a patched count).
 */}}
 {{- define "wasmkube.rbac.eventRules" -}}
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- end -}}
 
 {{/* RBAC rules for the cluster-scoped kinds, needed in both watch modes. */}}
@@ -117,10 +117,10 @@ granted for clients that post through it.
   verbs: [get, list, watch]
 - apiGroups: [wasmkube.dev]
   resources: [wasmruntimes/status]
-  verbs: [get, patch, update]
+  verbs: [patch]
 - apiGroups: [node.k8s.io]
   resources: [runtimeclasses]
-  verbs: [get, list, watch, create, patch, update, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [nodes]
   verbs: [get, list, watch]
