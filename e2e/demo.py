@@ -3,8 +3,8 @@
 KWOK nodes schedule pods but run nothing, so the operator Deployment the chart creates cannot
 really run there. The demo therefore installs the chart with the operator scaled to zero (CRDs,
 RBAC, ServiceAccount and default WasmRuntimes all come from the chart) and runs `wasmkube run`
-as a local process that authenticates as the chart's ServiceAccount, so it has exactly the
-chart's permissions. `python e2e/demo.py down` stops that process.
+as a local process with the chart's arguments, authenticated as the chart's ServiceAccount, so it
+has exactly the chart's permissions (`support/chart.py`). `python e2e/demo.py down` stops it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ sys.path.insert(0, str(E2E))
 sys.path.insert(0, str(E2E.parent))
 
 from support import REGISTRY, Cluster, binary, wait_for  # noqa: E402
-from support.operator import OperatorProcess  # noqa: E402
+from support.chart import Release  # noqa: E402
 from support.operator_fixtures import push_examples  # noqa: E402
 
 REPO = E2E.parent
@@ -53,25 +53,6 @@ def install_chart(cluster: Cluster) -> None:
     helm(cluster, *args)
 
 
-def service_account_kubeconfig(cluster: Cluster) -> Path:
-    """A kubeconfig with a token of the chart's ServiceAccount (the operator's real identity)."""
-    token = cluster.kubectl("create", "token", RELEASE, "-n", NAMESPACE, "--duration=24h").stdout.strip()
-    admin = json.loads(cluster.kubectl("config", "view", "--raw", "-o", "json").stdout)
-    cluster_entry = admin["clusters"][0]
-    config = {
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [cluster_entry],
-        "users": [{"name": "wasmkube-operator", "user": {"token": token}}],
-        "contexts": [{"name": "wasmkube-operator",
-                      "context": {"cluster": cluster_entry["name"], "user": "wasmkube-operator"}}],
-        "current-context": "wasmkube-operator",
-    }
-    path = STATE / "operator-kubeconfig"
-    path.write_text(json.dumps(config))
-    path.chmod(0o600)
-    return path
-
-
 def stop_operator() -> None:
     if not PID_FILE.exists():
         return
@@ -90,8 +71,7 @@ def stop_operator() -> None:
 def start_operator(cluster: Cluster) -> None:
     stop_operator()
     say(f"starting the operator as the chart's ServiceAccount (log: {LOG_FILE.relative_to(REPO)})")
-    process = OperatorProcess(service_account_kubeconfig(cluster), LOG_FILE,
-                              extra_args=["--insecure-registry", REGISTRY])
+    process = Release(cluster, RELEASE, NAMESPACE).operator_process(LOG_FILE)
     process.start()
     PID_FILE.write_text(str(process.pid))
 

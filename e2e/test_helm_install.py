@@ -1,8 +1,9 @@
-"""The Helm chart installed into the local cluster: objects, permissions, upgrade and uninstall.
+"""The Helm chart installed into the local cluster: objects, permissions, upgrade and uninstall,
+and the operator as the chart configures it bringing a WasmApp to Ready.
 
-KWOK runs no containers, so the operator pod the chart creates only looks Running; these tests
-check what Helm and the API server do with the chart (ownership, RBAC as the API server evaluates
-it, CRD handling). Reconciling through the chart-installed operator is not covered here yet.
+KWOK runs no containers, so the operator pod the chart creates only looks Running. To reconcile
+for real, the operator runs as a local process with the arguments of the chart's Deployment and a
+token of the chart's ServiceAccount (`support/chart.py`), as `make demo` runs it.
 
 The CRDs are shared with the other e2e tests (the `crds` fixture applies them with kubectl), so
 the chart is installed with crds.install=false, under a release name of its own, and without the
@@ -12,42 +13,18 @@ default runtimes `wasmtime`/`spin`, which other tests create.
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from support import Cluster, binary
-
-CHART = Path(__file__).resolve().parents[1] / "charts" / "wasmkube"
-
-
-class Release:
-    def __init__(self, cluster: Cluster, name: str, namespace: str) -> None:
-        self.cluster, self.name, self.namespace = cluster, name, namespace
-        self.service_account = f"system:serviceaccount:{namespace}:{name}"
-
-    def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(binary("helm")), f"--kubeconfig={self.cluster.kubeconfig}", "--namespace", self.namespace, *args],
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
-        if check:
-            assert result.returncode == 0, result.stderr
-        return result
-
-    def install(self, *values: str) -> None:
-        self.helm("upgrade", "--install", self.name, str(CHART), "--wait", "--timeout", "120s", *values)
-
-    def can(self, verb: str, resource: str, namespace: str | None = None, subresource: str = "") -> bool:
-        extra = ["-n", namespace] if namespace else []
-        if subresource:
-            extra.append(f"--subresource={subresource}")
-        result = self.cluster.kubectl("auth", "can-i", verb, resource, f"--as={self.service_account}", *extra,
-                                      check=False)  # fmt: skip
-        return result.stdout.strip() == "yes"
+from support import REGISTRY, Cluster
+from support.apps import wait_condition, wait_ready, wasmapp
+from support.argocd import wasmkube_health
+from support.chart import Release
+from support.operator import OperatorProcess
+from support.operator_fixtures import ExampleImages, pause_session_operator
 
 
 @pytest.fixture
@@ -113,7 +90,33 @@ def test_namespaced_mode_grants_only_the_watched_namespace(cluster: Cluster, rel
     assert release.can("create", "events", "default")
 
 
-# TODO(lead): with the operator running from the chart (a real image, or the chart's objects plus
-# the operator process the `operator` fixture starts with the chart's arguments), apply
-# examples/minimal.yaml and wait for Ready. A first-install test with crds.install=true needs a
-# cluster without the shared CRDs (the runtimes are then deferred to the next upgrade).
+def test_chart_installed_operator_reconciles_a_wasmapp_to_ready(
+    cluster: Cluster, release: Release, operator: OperatorProcess, example_images: ExampleImages,
+    tmp_path: Path,
+) -> None:
+    release.install(*base_values(release), "--set", "replicas=0", "--set", f"registry.insecure={{{REGISTRY}}}")
+    chart_operator = release.operator_process(tmp_path / "chart-operator.log")
+    assert "--all-namespaces" in chart_operator.extra_args
+    assert chart_operator.env == {"WASMKUBE_POD_NAMESPACE": release.namespace}
+
+    # The session operator would do the work too; pause it so only the chart's identity acts.
+    with pause_session_operator(operator):
+        chart_operator.start()
+        try:
+            cluster.apply(wasmapp("hello", example_images.module.reference), release.namespace)
+            app = wait_ready(cluster, "hello", release.namespace)
+            cluster.apply(wasmapp("lost", example_images.module.reference, runtime="no-such-runtime"),
+                          release.namespace)
+            lost = wait_condition(cluster, "wasmapp", "lost", release.namespace, "Stalled",
+                                  reason="RuntimeNotFound")
+        finally:
+            code = chart_operator.stop()
+            print(f"\n--- chart operator log tail (exit {code}) ---\n{chart_operator.log_tail(20)}")
+
+    deployment = cluster.get_json("deployment", "hello", "-n", release.namespace)
+    assert deployment["spec"]["template"]["spec"]["runtimeClassName"] == "wasmtime"
+    assert app["status"]["artifact"]["digest"] == example_images.module.digest
+    assert wasmkube_health(app)["status"] == "Healthy"
+    assert wasmkube_health(lost)["status"] == "Degraded"
+    # Nothing in the operator's log says it was refused anything by RBAC.
+    assert "Forbidden" not in chart_operator.log_text() and " 403" not in chart_operator.log_text()

@@ -1,16 +1,13 @@
 """The Argo CD health checks in examples/argocd/health/, run the way Argo CD runs them.
 
-Argo CD runs a health check in gopher-lua (Lua 5.1) with only the base, table, package and a
-reduced os library open, after setting the global `obj` to the resource converted from JSON. The
-harness below does the same with lupa's Lua 5.1 and closes the libraries Argo CD leaves closed, so
-a script that passes here does not depend on anything Argo CD lacks. Cases are YAML fixtures in
-the layout of Argo CD's resource_customizations health_test.yaml files.
+The harness (`e2e/support/argocd.py`) runs a script in Lua 5.1 with only the libraries Argo CD
+opens. Cases here are YAML fixtures in the layout of Argo CD's resource_customizations
+health_test.yaml files; `e2e/test_argocd.py` runs the same script on objects the operator wrote.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,33 +16,12 @@ import pytest
 import yaml
 from lupa import lua51
 
-REPO = Path(__file__).resolve().parents[2]
-ARGOCD = REPO / "examples" / "argocd"
+from support.argocd import APPLICATION_HEALTH, ARGOCD, WASMKUBE_HEALTH, run_health_check
+
+REPO = ARGOCD.parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "argocd"
 
-SCRIPTS = {
-    "wasmapp": ARGOCD / "health" / "wasmkube.lua",
-    "wasmruntime": ARGOCD / "health" / "wasmkube.lua",
-    "application": ARGOCD / "health" / "application.lua",
-}
-
-# Libraries Argo CD does not open for health checks (its `os` is a reduced one; ours use none).
-CLOSED_LIBRARIES = ("string", "io", "math", "os", "debug", "coroutine")
-
-
-def run_health_check(script: str, obj: dict[str, Any]) -> dict[str, str]:
-    lua = lua51.LuaRuntime()
-    # Without the string library gopher-lua has no string methods either (("x"):len() fails).
-    lua.execute('getmetatable("").__index = nil')
-    lua_globals = lua.globals()
-    for name in CLOSED_LIBRARIES:
-        lua_globals[name] = None
-    # Argo CD hands Lua the object decoded from JSON: YAML-only types (timestamps) become strings.
-    as_json = json.loads(json.dumps(obj, default=str))
-    lua_globals.obj = lua.table_from(as_json, recursive=True)
-    result = lua.execute(script)
-    assert result is not None, "a health check must return a table"
-    return {"status": result["status"], "message": result["message"] or ""}
+SCRIPTS = {"wasmapp": WASMKUBE_HEALTH, "wasmruntime": WASMKUBE_HEALTH, "application": APPLICATION_HEALTH}
 
 
 def health_cases() -> list[Any]:
