@@ -10,7 +10,7 @@ STATE     := $(ROOT)/.wasmkube
 export KUBECONFIG_LOCAL := $(STATE)/kubeconfig
 export WASMKUBE_CACHE ?= $(HOME)/.cache/wasmkube
 
-.PHONY: help deps venv system-deps cluster cluster-status cluster-down demo demo-down test unit integration lint crds bench clean
+.PHONY: help deps venv system-deps cluster cluster-status cluster-down real-node demo demo-down test unit integration lint crds bench clean
 
 help: ## List the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,8 +34,12 @@ cluster: deps ## Start the local cluster (idempotent); writes .wasmkube/kubeconf
 cluster-status: venv ## Show which local cluster components are up.
 	@$(PY) e2e/cluster/localcluster.py status
 
-cluster-down: venv ## Stop the local cluster; leaves no process behind.
+cluster-down: venv ## Stop the local cluster (and the real node, if up); leaves no process behind.
+	@$(PY) e2e/node/realnode.py down
 	@$(PY) e2e/cluster/localcluster.py down
+
+real-node: cluster ## Add real-node-1 (kubelet + containerd + Wasm shim; builds them once, ~40 min cold).
+	@$(PY) e2e/node/realnode.py up
 
 demo: cluster ## Local cluster + operator (Helm chart) + examples, then show the WasmApps Ready.
 	@$(PY) e2e/demo.py up

@@ -18,9 +18,13 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 E2E = Path(__file__).resolve().parent
 sys.path.insert(0, str(E2E))
 sys.path.insert(0, str(E2E.parent))
+
+import demo_real_node  # noqa: E402
 
 from support import REGISTRY, Cluster, binary, wait_for  # noqa: E402
 from support.chart import Release  # noqa: E402
@@ -76,6 +80,13 @@ def start_operator(cluster: Cluster) -> None:
     PID_FILE.write_text(str(process.pid))
 
 
+def example_apps() -> set[tuple[str, str]]:
+    """(namespace, name) of every WasmApp in the examples the demo applies."""
+    docs = (doc for name in EXAMPLES for doc in yaml.safe_load_all((REPO / "examples" / name).read_text()))
+    return {(d["metadata"].get("namespace", "default"), d["metadata"]["name"])
+            for d in docs if d and d.get("kind") == "WasmApp"}
+
+
 def apply_examples(cluster: Cluster) -> None:
     say(f"pushing the example artifacts to the local registry {REGISTRY}")
     push_examples(REGISTRY)
@@ -84,24 +95,31 @@ def apply_examples(cluster: Cluster) -> None:
         cluster.kubectl("apply", "-f", str(REPO / "examples" / name))
 
 
-def wait_ready(cluster: Cluster) -> None:
-    say("waiting for every WasmApp to be Ready")
+def wait_ready(cluster: Cluster, apps: set[tuple[str, str]]) -> None:
+    """Wait for the demo's own WasmApps (a cluster shared with tests may hold others)."""
+    say(f"waiting for the {len(apps)} WasmApps to be Ready")
 
-    def all_ready() -> bool:
-        apps = json.loads(cluster.kubectl("get", "wasmapps", "-A", "-o", "json").stdout)["items"]
-        return bool(apps) and all(
-            any(c["type"] == "Ready" and c["status"] == "True" for c in (a.get("status") or {}).get("conditions", []))
-            for a in apps)
+    def not_ready() -> set[tuple[str, str]]:
+        items = json.loads(cluster.kubectl("get", "wasmapps", "-A", "-o", "json").stdout)["items"]
+        ready = {(a["metadata"]["namespace"], a["metadata"]["name"]) for a in items
+                 if any(c["type"] == "Ready" and c["status"] == "True"
+                        for c in (a.get("status") or {}).get("conditions", []))}
+        return apps - ready
 
-    wait_for(all_ready, timeout=120, interval=1, message="all WasmApps Ready")
+    wait_for(lambda: not not_ready(), timeout=120, interval=1, message="the demo's WasmApps Ready")
 
 
 def up() -> None:
     cluster = Cluster.local()
     install_chart(cluster)
     start_operator(cluster)
+    real_node = demo_real_node.start(say)
     apply_examples(cluster)
-    wait_ready(cluster)
+    apps = example_apps()
+    if real_node:
+        demo_real_node.apply_workloads(cluster)
+        apps.add((demo_real_node.NAMESPACE, demo_real_node.APP))
+    wait_ready(cluster, apps)
     say("kubectl get wasmruntimes")
     print(cluster.kubectl("get", "wasmruntimes").stdout)
     say("kubectl get wasmapps,deployments,pods -o wide -A")
@@ -110,8 +128,14 @@ def up() -> None:
     print(cluster.kubectl("get", "wasmapps", "-o", "wide", "-A").stdout)
     say("Wasm pods run only on the shim nodes (wasm-node-*, spin-node-1); the container pod runs on runc:")
     print(cluster.kubectl("get", "pods", "-n", "mixed", "-o", "wide").stdout)
-    print(f"Nodes are KWOK (simulated): pods are scheduled for real but not executed. "
-          f"Export KUBECONFIG={cluster.kubeconfig} to explore; `make demo-down` stops the operator.")
+    if real_node:
+        demo_real_node.show(cluster, say)
+        print("The examples above run on KWOK nodes (scheduled, not executed); the real-node-demo namespace "
+              "runs for real.")
+    else:
+        print("Every node is KWOK (simulated): pods are scheduled for real but not executed.")
+    print(f"Export KUBECONFIG={cluster.kubeconfig} to explore; `make demo-down` stops the operator, "
+          "`make cluster-down` everything.")
 
 
 def main() -> int:

@@ -13,6 +13,7 @@ from .realnode import (
     RUNTIME_HANDLER,
     NodeError,
     NodeUnsupported,
+    binaries_cached,
     ensure_real_node,
     stop_real_node,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "RUNTIME_HANDLER",
     "NodeError",
     "NodeUnsupported",
+    "binaries_cached",
     "ensure_real_node",
     "stop_real_node",
 ]

@@ -11,6 +11,9 @@
 # runc and the CNI plugins come from Debian (runc, containernetworking-plugins), installed here
 # when missing. The last line on stdout is a bin directory with all of the above linked in; cold
 # build times are appended to build-times.log next to the caches.
+#
+# `build-node.sh --cached` builds and installs nothing: it exits 0 if every piece is already in
+# the cache, 1 if a build would be needed (how `make demo` decides whether to use the real node).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -98,12 +101,17 @@ build_shim() {
   mv "$tmp" "$dir"
 }
 
-command -v go >/dev/null 2>&1 || die "Go is not installed; it builds containerd"
-ensure_packages
-
 containerd_dir="$cache/containerd-$CONTAINERD_VERSION"
 pause_dir="$cache/pause-$PAUSE_VERSION"
 shim_dir="$cache/shim-$(shim_hash)"
+
+if [[ "${1:-}" == "--cached" ]]; then
+  [[ -x "$containerd_dir/containerd" && -f "$pause_dir/pause.tar" && -x "$shim_dir/containerd-shim-wasmtime-v1" ]]
+  exit
+fi
+
+command -v go >/dev/null 2>&1 || die "Go is not installed; it builds containerd"
+ensure_packages
 
 [[ -x "$containerd_dir/containerd" ]] || { log "building containerd $CONTAINERD_VERSION (cold: minutes)";
   timed "containerd-$CONTAINERD_VERSION" build_containerd "$containerd_dir"; }

@@ -214,6 +214,11 @@ def _last_stdout_line(script: Path) -> Path:
     return Path(lines[-1])
 
 
+def binaries_cached() -> bool:
+    """True when containerd, the pause image and the shim are all built (no build is started)."""
+    return subprocess.run(["bash", str(BUILD_SCRIPT), "--cached"], check=False).returncode == 0
+
+
 def locate_binaries() -> NodeBinaries:
     """Build whatever is missing (minutes, once) and return absolute paths."""
     bindir = _last_stdout_line(BUILD_SCRIPT)

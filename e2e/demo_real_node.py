@@ -1,0 +1,91 @@
+"""The real-node part of `make demo`: a WasmApp that runs as real Wasm beside a container.
+
+KWOK nodes only schedule. When this machine can run `real-node-1` (e2e/node/realnode.py: kubelet,
+containerd and wasmkube's wasmtime shim) and its binaries are already built, the demo starts it
+and runs one WasmApp and one ordinary container pod there, and shows both Running and the Wasm
+module's own output. Otherwise it says why it falls back to KWOK nodes only.
+
+WASMKUBE_DEMO_REAL_NODE chooses: `auto` (default: only with a warm cache, since a cold build of
+the shim takes about 35 minutes on two cores), `1` (build what is missing, then use it), `0` (never).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+
+from e2e.node import NODE_NAME, NodeError, NodeUnsupported, binaries_cached, ensure_real_node, realnode
+from e2e.node import workloads as wl
+from e2e.registry import artifacts
+from e2e.registry.pusher import Pusher
+from support import REGISTRY, Cluster, wait_for
+
+SETTING = "WASMKUBE_DEMO_REAL_NODE"
+NAMESPACE = "real-node-demo"
+APP = "hello-real"
+
+
+def fallback_reason() -> str | None:
+    """Why the demo will not use a real node, or None when it will."""
+    setting = os.environ.get(SETTING, "auto")
+    if setting == "0":
+        return f"{SETTING}=0"
+    problems = realnode.preflight(realnode.NodePaths.from_env())
+    if problems:
+        return "this machine cannot run one: " + "; ".join(problems)
+    if setting != "1" and not binaries_cached():
+        return (f"its binaries are not built yet (containerd ~6 min, the Wasm shim ~35 min on 2 cores); "
+                f"`{SETTING}=1 make demo` builds them once, later runs reuse the cache")
+    return None
+
+
+def start(say: Callable[[str], None]) -> bool:
+    """Bring real-node-1 up if the demo should use it; True when it is up."""
+    reason = fallback_reason()
+    if reason is None:
+        say(f"starting {NODE_NAME}: a real kubelet + containerd + the wasmtime shim (Wasm runs for real)")
+        try:
+            ensure_real_node()
+            return True
+        except (NodeError, NodeUnsupported) as err:
+            reason = f"it did not start: {err}"
+    say(f"FALLING BACK to KWOK nodes only (pods are scheduled, not run): no real node, because {reason}")
+    return False
+
+
+def apply_workloads(cluster: Cluster) -> None:
+    """A WasmApp pinned to the real node, and a busybox container pod beside it."""
+    pusher = Pusher(REGISTRY)
+    try:
+        wl.push_sleeper_module(pusher, "examples/sleeper", "v1")
+        busybox = artifacts.container_image(pusher, "examples/busybox", "v1")
+    finally:
+        pusher.close()
+    cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+    app = {
+        "apiVersion": "wasmkube.dev/v1alpha1", "kind": "WasmApp",
+        "metadata": {"name": APP, "namespace": NAMESPACE},
+        "spec": {"image": f"{REGISTRY}/examples/sleeper:v1", "runtime": "wasmtime",
+                 "nodeSelector": dict(realnode.REAL_NODE_SELECTOR),
+                 "tolerations": [dict(realnode.REAL_NODE_TOLERATION)],
+                 "env": [{"name": "WASMKUBE_GREETING", "value": "hello from make demo"}]},
+    }  # fmt: skip
+    container = wl.container_pod("busybox", f"{REGISTRY}/examples/busybox@{busybox.digest}",
+                                 "echo a container beside the Wasm pod; sleep 86400")
+    container["metadata"]["namespace"] = NAMESPACE
+    cluster.apply([app, container])
+
+
+def show(cluster: Cluster, say: Callable[[str], None]) -> None:
+    def running() -> bool:
+        pods = json.loads(cluster.kubectl("get", "pods", "-n", NAMESPACE, "-o", "json").stdout)["items"]
+        return len(pods) == 2 and all(p.get("status", {}).get("phase") == "Running" for p in pods)
+
+    wait_for(running, timeout=180, interval=1, message=f"the Wasm and container pods Running on {NODE_NAME}")
+    say(f"on the real node {NODE_NAME}: a Wasm pod (runtimeClassName wasmtime) beside a container pod (runc)")
+    print(cluster.kubectl("get", "pods", "-n", NAMESPACE, "-o",
+                          "custom-columns=POD:.metadata.name,STATUS:.status.phase,NODE:.spec.nodeName,"
+                          "RUNTIMECLASS:.spec.runtimeClassName").stdout)
+    say(f"kubectl logs -n {NAMESPACE} -l wasmkube.dev/app={APP}  (the Wasm module's own output)")
+    print(cluster.kubectl("logs", "-n", NAMESPACE, "-l", f"wasmkube.dev/app={APP}", "--tail=20").stdout)
