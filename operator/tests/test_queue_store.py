@@ -320,11 +320,12 @@ def test_cache_compares_versions_as_numbers_not_strings() -> None:
     assert cache.upsert(obj("a", "11", data="newer"))
 
 
-def test_cache_accepts_the_same_version_again() -> None:
+def test_cache_treats_the_same_version_as_no_news() -> None:
+    # The watch event for our own write carries the version its response already gave us.
     cache = ObjectCache()
-    cache.upsert(obj("a", "3", data=1))
-    assert cache.upsert(obj("a", "3", data=2))
-    assert cache.get(("ns", "a"))["data"] == 2  # type: ignore[index]
+    assert cache.upsert(obj("a", "3", data=1))
+    assert not cache.upsert(obj("a", "3", data=1))
+    assert cache.get(("ns", "a"))["data"] == 1  # type: ignore[index]
 
 
 @pytest.mark.parametrize("versions", [(None, "1"), ("1", None), ("abc", "1"), ("2", "xyz")])
@@ -383,3 +384,35 @@ def test_store_has_independent_caches() -> None:
         store.nodes,
     ]
     assert len({id(c) for c in caches}) == len(caches)
+
+
+async def test_urgent_keys_are_served_before_normal_ones() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("status-a")
+    queue.add("status-b")
+    queue.add("new-app", urgent=True)
+    assert [await queue.get() for _ in range(3)] == ["new-app", "status-a", "status-b"]
+
+
+async def test_a_queued_key_is_promoted_once_and_served_once() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("a")
+    queue.add("b")
+    queue.add("b", urgent=True)
+    queue.add("b")  # a normal request does not demote it
+    assert queue.depth() == 2
+    assert await queue.get() == "b"
+    assert await queue.get() == "a"
+    assert queue.depth() == 0 and queue._ready.qsize() == 1  # the superseded entry is left over
+    queue.add("c")
+    assert await queue.get() == "c"  # and is skipped, not served
+
+
+async def test_urgency_survives_a_request_made_while_active() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("a")
+    assert await queue.get() == "a"
+    queue.add("a", urgent=True)
+    queue.add("z")
+    queue.done("a")
+    assert await queue.get() == "a"

@@ -68,7 +68,7 @@ class Controller:
             self.ctx.metrics.forget_app(key)
             return
         if self.ctx.store.apps.upsert(obj):
-            self.queue.add((APP, *key))
+            self.queue.add((APP, *key), urgent=_spec_unobserved(obj))
 
     def observe_runtime(self, event_type: str | None, obj: dict[str, Any]) -> None:
         key = key_of(obj)
@@ -89,8 +89,8 @@ class Controller:
         key = key_of(obj)
         if event_type == "DELETED":
             cache.remove(key)
-        else:
-            cache.upsert(obj)
+        elif not cache.upsert(obj):
+            return  # our own write coming back through the watch, already in the cache
         owner = controller_of(obj)
         if owner and owner.get("kind") == "WasmApp":
             # A rollout changes a Deployment's status several times within a second; waiting a
@@ -194,6 +194,12 @@ class Controller:
                 self.queue.add((RUNTIME, *runtime_key))
             for app_key in self.ctx.store.apps.known_keys():
                 self.queue.add_after((APP, *app_key), random.uniform(0, self._resync_seconds / 2))
+
+
+def _spec_unobserved(obj: dict[str, Any]) -> bool:
+    """A new app or a changed spec that no reconcile has acted on yet (it goes first)."""
+    observed = (obj.get("status") or {}).get("observedGeneration")
+    return bool(observed != obj.get("metadata", {}).get("generation"))
 
 
 def _runtime_meaning(obj: dict[str, Any]) -> tuple[Any, ...]:

@@ -5,11 +5,15 @@
   runs again right after (no lost update).
 - Failures retry with capped exponential backoff and jitter, per key, so one broken app never
   slows the others.
+- Two priorities: an urgent key (a spec nobody has acted on yet) is served before every normal
+  one (status follow-ups, resyncs, retries). When a thousand apps arrive at once, each gets its
+  Deployment before anyone's status is refreshed, as with controller-runtime's priority queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import Hashable
 from typing import Generic, TypeVar
@@ -19,25 +23,33 @@ MAX_DELAY_SECONDS = 300.0
 
 K = TypeVar("K", bound=Hashable)
 
+URGENT, NORMAL = 0, 1
+
 
 class WorkQueue(Generic[K]):
     def __init__(self) -> None:
-        self._ready: asyncio.Queue[K] = asyncio.Queue()
-        self._queued: set[K] = set()
+        # Entries are (priority, sequence, key); an entry whose sequence is no longer the key's
+        # current one was superseded (the key was promoted to urgent) and is skipped.
+        self._ready: asyncio.PriorityQueue[tuple[int, int, K]] = asyncio.PriorityQueue()
+        self._sequence = itertools.count()
+        self._queued: dict[K, tuple[int, int]] = {}  # key -> (priority, sequence) of its live entry
         self._active: set[K] = set()
-        self._again: set[K] = set()
+        self._again: dict[K, int] = {}  # added while active: run again after, at this priority
         self._timers: dict[K, asyncio.TimerHandle] = {}
         self._failures: dict[K, int] = {}
 
-    def add(self, key: K) -> None:
+    def add(self, key: K, *, urgent: bool = False) -> None:
         """Process `key` soon (coalescing with any pending request for it)."""
+        priority = URGENT if urgent else NORMAL
         if key in self._active:
-            self._again.add(key)
+            self._again[key] = min(priority, self._again.get(key, NORMAL))
             return
-        if key in self._queued:
+        queued = self._queued.get(key)
+        if queued is not None and queued[0] <= priority:
             return
-        self._queued.add(key)
-        self._ready.put_nowait(key)
+        entry = (priority, next(self._sequence))
+        self._queued[key] = entry
+        self._ready.put_nowait((*entry, key))
 
     def add_after(self, key: K, delay: float) -> None:
         """Process `key` after `delay` seconds; an earlier pending timer for it wins."""
@@ -55,16 +67,19 @@ class WorkQueue(Generic[K]):
         self.add(key)
 
     async def get(self) -> K:
-        key = await self._ready.get()
-        self._queued.discard(key)
+        while True:
+            priority, sequence, key = await self._ready.get()
+            if self._queued.get(key) == (priority, sequence):
+                break
+        del self._queued[key]
         self._active.add(key)
         return key
 
     def done(self, key: K) -> None:
         self._active.discard(key)
-        if key in self._again:
-            self._again.discard(key)
-            self.add(key)
+        again = self._again.pop(key, None)
+        if again is not None:
+            self.add(key, urgent=again == URGENT)
 
     def retry(self, key: K) -> float:
         """Schedule a retry after a failure; returns the delay chosen."""
@@ -87,7 +102,7 @@ class WorkQueue(Generic[K]):
         self._failures.pop(key, None)
 
     def depth(self) -> int:
-        return self._ready.qsize()
+        return len(self._queued)
 
     def idle(self) -> bool:
         return not self._queued and not self._active

@@ -30,12 +30,16 @@ class ObjectCache:
         self._objects: dict[Key, dict[str, Any]] = {}
 
     def upsert(self, obj: dict[str, Any]) -> bool:
-        """Store `obj` unless the cache already holds a newer version. Returns whether it was stored."""
+        """Store `obj` unless the cache already holds this version or a newer one.
+
+        Returns whether it was stored, i.e. whether it is news. The watch event for our own write
+        carries the version we already cached from the write's response: it is not news, and
+        reconciling again for it would only recompute what was just written."""
         key = key_of(obj)
         current = self._objects.get(key)
         if current is not None:
             old, new = _version(current), _version(obj)
-            if old is not None and new is not None and new < old:
+            if old is not None and new is not None and new <= old:
                 return False
         self._objects[key] = obj
         return True
