@@ -138,6 +138,10 @@ class KubeClient:
         else:
             await aio_config.load_kube_config(client_configuration=configuration)
         configuration.connection_pool_maxsize = 64
+        # Like Kopf's own watch client (its default), no proxy or netrc from the environment; a
+        # kubeconfig's `proxy-url` still applies. aiohttp would otherwise re-read ~/.netrc and the
+        # proxy variables on every request, a tenth of the operator's CPU under load (bench profile).
+        configuration.client_session_kwargs = {"trust_env": False}
         return cls(aio_client.ApiClient(configuration), timeout=request_timeout)
 
     @property
