@@ -33,15 +33,30 @@ from wasmkube.registry.client import ArtifactResolver
 GROUP, VERSION = "wasmkube.dev", "v1alpha1"
 
 
+class NoDiffBaseStorage(kopf.DiffBaseStorage):
+    """A diff base that is never built or stored.
+
+    Kopf computes an object's "essence" (a deep copy of it, minus status and system fields) on
+    every watch event, to diff it for change handlers. We register none, so that work is thrown
+    away each time, and it was about 8% of the operator's CPU under load (bench profile)."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def operator_settings(config: OperatorConfig) -> kopf.OperatorSettings:
     """Kopf settings chosen on purpose (defaults suit Kopf's change handlers, which we do not use)."""
     settings = kopf.OperatorSettings()
     # Our own names for whatever Kopf might store, so nothing collides with another Kopf operator.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBaseStorage()
     settings.posting.reporting_component = COMPONENT
     settings.posting.level = logging.WARNING
     # Bounded requests; watches are renewed regularly so a silently dead connection is noticed.
@@ -131,6 +146,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         if elector is not None:
             await elector.release()
         if controller is not None:
+            await controller.ctx.events.flush()
             controller.ctx.resolver.close()
             await controller.ctx.client.close()
 

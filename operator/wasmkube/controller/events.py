@@ -6,6 +6,7 @@ conditions. So an Event is posted when a condition changes meaning, never on eac
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 
@@ -67,12 +68,42 @@ def transition_event(
 
 
 class EventRecorder:
+    """Posts Events in the background.
+
+    An Event is a note for humans. Waiting for its POST would hold a reconcile worker for one
+    more API round trip, a third of the requests a new app needs, so it is sent by a task of its
+    own, a few at a time. If the API server falls far behind, Events are dropped (and logged)
+    rather than piling up in memory."""
+
+    MAX_IN_FLIGHT = 8
+    MAX_PENDING = 5000
+    FLUSH_SECONDS = 5.0
+
     def __init__(self, client: KubeClient) -> None:
         self._client = client
+        self._slots = asyncio.Semaphore(self.MAX_IN_FLIGHT)
+        self._pending: set[asyncio.Task[None]] = set()
+        self.dropped = 0
 
     async def record(self, obj: dict[str, Any], event_type: str, reason: str, message: str) -> None:
-        """Post an Event; failing to post one never fails a reconcile."""
-        try:
-            await self._client.post_event(build_event(obj, event_type, reason, message, now_rfc3339()))
-        except KubeApiError as exc:
-            _log.warning("event not posted", reason=reason, error=str(exc))
+        """Queue an Event for posting; never fails and never waits for the API server."""
+        if len(self._pending) >= self.MAX_PENDING:
+            self.dropped += 1
+            _log.warning("event dropped: too many waiting to be posted", reason=reason)
+            return
+        body = build_event(obj, event_type, reason, message, now_rfc3339())
+        task = asyncio.create_task(self._post(body, reason))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _post(self, body: dict[str, Any], reason: str) -> None:
+        async with self._slots:
+            try:
+                await self._client.post_event(body)
+            except KubeApiError as exc:
+                _log.warning("event not posted", reason=reason, error=str(exc))
+
+    async def flush(self) -> None:
+        """Wait (at most FLUSH_SECONDS) for the Events still being posted, before shutting down."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=self.FLUSH_SECONDS)
