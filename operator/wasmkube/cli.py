@@ -42,7 +42,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="watch only this namespace (repeatable; env WASMKUBE_NAMESPACES)",
     )
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (the default)")
-    run.add_argument("--workers", type=int, default=int(os.environ.get("WASMKUBE_WORKERS", 16)))
+    run.add_argument("--workers", type=int, default=int(os.environ.get("WASMKUBE_WORKERS", 64)))
     run.add_argument("--resync-seconds", type=float, default=float(os.environ.get("WASMKUBE_RESYNC_SECONDS", 600)))
     run.add_argument(
         "--liveness-port",

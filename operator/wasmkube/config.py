@@ -13,7 +13,7 @@ class OperatorConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     namespaces: tuple[str, ...] = ()  # empty: all namespaces
-    workers: Annotated[int, Field(ge=1, le=256)] = 16
+    workers: Annotated[int, Field(ge=1, le=256)] = 64
     resync_seconds: Annotated[float, Field(ge=10)] = 600.0
     api_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     registry_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
