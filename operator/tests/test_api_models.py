@@ -32,7 +32,7 @@ from wasmkube.api.wasmapp import (
     WasmAppSpec,
 )
 from wasmkube.api.wasmruntime import WasmRuntime, WasmRuntimeSpec
-from wasmkube.controller.artifacts import DEFAULT_TRACK_INTERVAL_SECONDS, needs_resolution
+from wasmkube.controller.artifacts import DEFAULT_TRACK_INTERVAL_SECONDS, needs_resolution, seconds_until_next_check
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -688,3 +688,18 @@ def test_cel_runtime_refuses_repeated_kinds() -> None:
 def test_cel_runtime_tolerations_are_checked_too() -> None:
     messages = runtime_violations(tolerations=[{"key": "k", "operator": "Exists", "value": "v"}])
     assert messages == ["a toleration with operator Exists must not set a value"]
+
+
+def test_next_track_check_counts_from_the_recorded_resolution() -> None:
+    # An operator restarted 50 s after the last check waits the remaining 10 s, not 60 more.
+    app = WasmApp.model_validate(app_body(updatePolicy="Track", trackIntervalSeconds=60))
+    recorded = recorded_artifact(app.spec.image)
+    assert seconds_until_next_check(app, recorded, JAN_1_2024) == 60
+    assert seconds_until_next_check(app, recorded, JAN_1_2024 + 50) == 10
+    assert seconds_until_next_check(app, recorded, JAN_1_2024 + 600) == 1  # overdue: soon, not at once
+    assert seconds_until_next_check(app, recorded, JAN_1_2024 - 3600) == 60  # clock skew: at most an interval
+
+
+def test_pinned_app_has_no_next_check() -> None:
+    app = WasmApp.model_validate(app_body())
+    assert seconds_until_next_check(app, recorded_artifact(app.spec.image), JAN_1_2024) is None

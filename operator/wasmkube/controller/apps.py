@@ -13,13 +13,14 @@ time. Failures are sorted into three kinds:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from pydantic import ValidationError
 
-from wasmkube.api.wasmapp import ArtifactStatus, UpdatePolicy, WasmApp
+from wasmkube.api.wasmapp import ArtifactStatus, WasmApp
 from wasmkube.api.wasmruntime import WasmRuntime
 from wasmkube.builders.errors import SpecError
 from wasmkube.builders.identity import child_name, selector_string
@@ -27,7 +28,7 @@ from wasmkube.builders.runtime_choice import select_runtime
 from wasmkube.builders.scheduling import NodeInfo, count_nodes, merge_node_selectors, merge_tolerations
 from wasmkube.builders.workload import Children, build_children
 from wasmkube.clients.kube import HPAS, SECRETS, SERVICES, WASMAPPS, KubeApiError
-from wasmkube.controller.artifacts import Pin, pin_artifact, track_interval
+from wasmkube.controller.artifacts import Pin, pin_artifact, seconds_until_next_check
 from wasmkube.controller.context import Context
 from wasmkube.controller.events import transition_event
 from wasmkube.controller.store import Key
@@ -156,7 +157,7 @@ async def _decide(
         children = build_children(app, runtime, pin.artifact.pinned_image)
         deployment = await _apply_children(ctx, app, children)
         verdict = eligibility_verdict(app, runtime, _nodes(ctx)) or rollout_verdict(deployment)
-        requeue = float(track_interval(app)) if app.spec.effective_update_policy is UpdatePolicy.TRACK else None
+        requeue = seconds_until_next_check(app, pin.artifact, time.time())
         return AppOutcome(verdict, requeue), runtime, pin.artifact, deployment, pin
     except SpecError as exc:
         verdict = Verdict("stalled", exc.reason, exc.message)

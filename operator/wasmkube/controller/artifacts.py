@@ -62,6 +62,21 @@ def needs_resolution(app: WasmApp, recorded: ArtifactStatus | None, now: float) 
     return False
 
 
+def seconds_until_next_check(app: WasmApp, artifact: ArtifactStatus, now: float) -> float | None:
+    """For a Track app, when the registry is due to be asked again; None for Pinned.
+
+    Counted from the recorded `resolvedAt`, not from this reconcile: after an operator restart
+    (or any reconcile between two checks) the check stays on schedule instead of slipping by up
+    to a whole interval."""
+    if app.spec.effective_update_policy is not UpdatePolicy.TRACK:
+        return None
+    interval = float(track_interval(app))
+    resolved_at = _parse_iso(artifact.resolved_at)
+    if resolved_at is None:
+        return interval
+    return min(interval, max(1.0, resolved_at + interval - now))
+
+
 async def pull_credentials(app: WasmApp, read_secret: SecretReader) -> Credentials | None:
     """Credentials for the image's registry from the app's pull secrets, read only by name.
 
