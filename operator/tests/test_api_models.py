@@ -703,3 +703,33 @@ def test_next_track_check_counts_from_the_recorded_resolution() -> None:
 def test_pinned_app_has_no_next_check() -> None:
     app = WasmApp.model_validate(app_body())
     assert seconds_until_next_check(app, recorded_artifact(app.spec.image), JAN_1_2024) is None
+
+
+GOOD_KEYS = ["team", "app.kubernetes.io/name", "example.com/a_b.c-d", "a" * 63, "x.y/" + "Z" * 63]
+BAD_KEYS = ["", "bad key", "-lead", "trail-", "a/b/c", "Upper.Example.com/x", "a" * 64, "/name", "prefix/"]
+
+
+@pytest.mark.parametrize("key", GOOD_KEYS)
+def test_cel_label_and_annotation_keys_accept_qualified_names(key: str) -> None:
+    assert app_violations(podLabels={key: "v"}, podAnnotations={key: "any value at all"},
+                          nodeSelector={key: "v"}) == []  # fmt: skip
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+def test_cel_label_and_annotation_keys_refuse_other_strings(key: str) -> None:
+    messages = app_violations(podLabels={key: "v"}, podAnnotations={key: "v"}, nodeSelector={key: "v"})
+    assert sorted(m.split(" key ")[0] for m in messages) == [
+        "every annotation", "every label", "every nodeSelector",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("value", "ok"), [("", True), ("v1.2_3-x", True), ("has space", False),
+                                           ("-lead", False), ("trail.", False), ("ünïcode", False)])
+def test_cel_label_values_follow_the_label_syntax(value: str, ok: bool) -> None:
+    messages = app_violations(podLabels={"k": value}, nodeSelector={"k": value})
+    assert (messages == []) is ok, messages
+
+
+def test_cel_runtime_node_selector_keys_are_checked_too() -> None:
+    assert runtime_violations(nodeSelector={"bad key": "ready"}) != []
+    assert runtime_violations(nodeSelector={"wasmkube.dev/shim-spin": "ready"}) == []

@@ -77,9 +77,44 @@ Quantity = Annotated[
 ]
 IntOrString = Annotated[int | str, Field(json_schema_extra={INT_OR_STRING: True})]
 
-# Label and annotation maps. Keys/values are checked by the API server on the Pod template.
-StringMap = Annotated[dict[str, Annotated[str, Field(max_length=63)]], Field(max_length=64)]
-AnnotationMap = Annotated[dict[str, str], Field(max_length=64)]
+# Label and annotation maps, checked at `kubectl apply` as the API server would check them on the
+# Pod template later: keys are qualified names (`[DNS-subdomain prefix/]name`, name at most 63
+# characters), label values at most 63 characters of [A-Za-z0-9-_.] starting and ending
+# alphanumeric. Without this, a bad key would only surface as a Stalled app.
+# (In the CEL string literals below, `\\.` is the regex `\.`.)
+_QUALIFIED_NAME = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+MAX_QUALIFIED_NAME = 253 + 1 + 63
+
+
+def _qualified_keys(what: str) -> JsonDict:
+    return cel(
+        f"self.all(k, size(k) <= {MAX_QUALIFIED_NAME} && k.matches('{_QUALIFIED_NAME}'))",
+        f"every {what} key must be a qualified name: an optional DNS subdomain prefix and '/', then 1-63 "
+        "characters of [A-Za-z0-9-_.] starting and ending with a letter or digit",
+    )
+
+
+def _label_values(what: str) -> JsonDict:
+    return cel(
+        f"self.all(k, self[k].matches('{_LABEL_VALUE}'))",
+        f"every {what} value must be empty or [A-Za-z0-9-_.] starting and ending with a letter or digit",
+    )
+
+
+def label_map(what: str, max_entries: int) -> Any:
+    """A map of Kubernetes labels (or a node selector), validated like the API server does."""
+    return Annotated[
+        dict[str, Annotated[str, Field(max_length=63)]],
+        Field(max_length=max_entries, json_schema_extra=cel_rules(_qualified_keys(what), _label_values(what))),
+    ]
+
+
+StringMap = label_map("label", 64)
+AnnotationMap = Annotated[dict[str, str], Field(max_length=64, json_schema_extra=cel_rules(_qualified_keys("annotation")))]
 
 # Pass-through Kubernetes structures we do not re-model (affinity, volume sources, valueFrom):
 # kept as-is and validated by the API server when the Deployment is applied.
@@ -165,7 +200,7 @@ class Toleration(KubeModel):
 
 
 Tolerations = Annotated[list[Toleration], Field(max_length=32)]
-NodeSelector = Annotated[dict[str, Annotated[str, Field(max_length=63)]], Field(max_length=32)]
+NodeSelector = label_map("nodeSelector", 32)
 
 
 class ObjectModel(KubeModel):
