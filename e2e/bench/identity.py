@@ -17,8 +17,8 @@ from pathlib import Path
 
 from e2e.support.binaries import REPO_ROOT, binary
 from e2e.support.cluster import Cluster
+from e2e.support.kubeconfig import kubeconfig_for_token
 
-from .kubeapi import kubeconfig_for_token
 from .shared import apply_manifest, delete_manifest, kubectl
 
 SYSTEM_NAMESPACE = "wasmkube-bench-system"

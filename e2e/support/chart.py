@@ -9,7 +9,6 @@ permissions. `make demo` and the Helm tests both run the operator this way.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import yaml
 
 from .binaries import REPO_ROOT, binary
 from .cluster import Cluster
+from .kubeconfig import kubeconfig_for_token
 from .operator import OperatorProcess
 
 CHART = REPO_ROOT / "charts" / "wasmkube"
@@ -89,16 +89,4 @@ def chart_arguments(args: list[str]) -> list[str]:
 def service_account_kubeconfig(cluster: Cluster, service_account: str, namespace: str, path: Path) -> Path:
     """A kubeconfig at `path` holding a 24 h token of a ServiceAccount (the operator's identity)."""
     token = cluster.kubectl("create", "token", service_account, "-n", namespace, "--duration=24h").stdout.strip()
-    admin = json.loads(cluster.kubectl("config", "view", "--raw", "-o", "json").stdout)
-    cluster_entry = admin["clusters"][0]
-    config = {
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [cluster_entry],
-        "users": [{"name": service_account, "user": {"token": token}}],
-        "contexts": [{"name": service_account, "context": {"cluster": cluster_entry["name"], "user": service_account}}],
-        "current-context": service_account,
-    }  # fmt: skip
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(config))
-    path.chmod(0o600)
-    return path
+    return kubeconfig_for_token(cluster.kubeconfig, token, path, service_account)
