@@ -80,18 +80,9 @@ def cncf_module(pusher: Pusher, repository: str = "cncf/module", tag: str = "v1"
     """CNCF Wasm artifact, ``os: wasip1``: a core module (what ``wkg``/``oras`` push per spec)."""
     module = Blob(WASM_LAYER, wasm.wasip1_module(), {"org.opencontainers.image.title": "hello.wasm"})
     config = _wasm_config(module, os="wasip1")
-    pushed = push_image(pusher, repository, tag, config, [module])
-    return _artifact(
-        pusher,
-        repository,
-        tag,
-        pushed,
-        name="cncf-module",
-        kind=ArtifactKind.MODULE,
-        layout=ArtifactLayout.CNCF_WASM,
-        platform="wasip1/wasm",
-        config_media_type=WASM_CONFIG,
-    )
+    return _push_artifact(pusher, repository, tag, config, [module],
+                          name="cncf-module", kind=ArtifactKind.MODULE,
+                          layout=ArtifactLayout.CNCF_WASM, platform="wasip1/wasm", config_media_type=WASM_CONFIG)
 
 
 def cncf_component(pusher: Pusher, repository: str = "cncf/component", tag: str = "v1") -> PushedArtifact:
@@ -99,19 +90,10 @@ def cncf_component(pusher: Pusher, repository: str = "cncf/component", tag: str 
     layer = Blob(WASM_LAYER, wasm.component(), {"org.opencontainers.image.title": "handler.wasm"})
     component = {"exports": [HTTP_HANDLER], "imports": ["wasi:io/streams@0.2.0"]}
     config = _wasm_config(layer, os="wasip2", component=component)
-    pushed = push_image(pusher, repository, tag, config, [layer])
-    return _artifact(
-        pusher,
-        repository,
-        tag,
-        pushed,
-        name="cncf-component",
-        kind=ArtifactKind.COMPONENT,
-        layout=ArtifactLayout.CNCF_WASM,
-        platform="wasip2/wasm",
-        config_media_type=WASM_CONFIG,
-        exports=(HTTP_HANDLER,),
-    )
+    return _push_artifact(pusher, repository, tag, config, [layer],
+                          name="cncf-component", kind=ArtifactKind.COMPONENT,
+                          layout=ArtifactLayout.CNCF_WASM, platform="wasip2/wasm", config_media_type=WASM_CONFIG,
+                          exports=(HTTP_HANDLER,))
 
 
 def cncf_unlabelled(pusher: Pusher, repository: str = "cncf/sniffed", tag: str = "v1") -> PushedArtifact:
@@ -120,18 +102,9 @@ def cncf_unlabelled(pusher: Pusher, repository: str = "cncf/sniffed", tag: str =
     config = Blob(
         WASM_CONFIG, canonical_json({"created": CREATED, "architecture": "wasm", "layerDigests": [layer.digest]})
     )
-    pushed = push_image(pusher, repository, tag, config, [layer])
-    return _artifact(
-        pusher,
-        repository,
-        tag,
-        pushed,
-        name="cncf-sniffed",
-        kind=ArtifactKind.COMPONENT,
-        layout=ArtifactLayout.CNCF_WASM,
-        platform=None,
-        config_media_type=WASM_CONFIG,
-    )
+    return _push_artifact(pusher, repository, tag, config, [layer],
+                          name="cncf-sniffed", kind=ArtifactKind.COMPONENT,
+                          layout=ArtifactLayout.CNCF_WASM, platform=None, config_media_type=WASM_CONFIG)
 
 
 def spin_app(pusher: Pusher, repository: str = "spin/hello", tag: str = "v1") -> PushedArtifact:
@@ -149,54 +122,27 @@ def spin_app(pusher: Pusher, repository: str = "spin/hello", tag: str = "v1") ->
     }
     locked_layer = Blob(SPIN_LOCKED_APP_LAYER, canonical_json(locked))
     config = _image_config("wasip1", "wasm", labels={SPIN_LABEL: sha256_digest(locked_layer.data)})
-    pushed = push_image(pusher, repository, tag, config, [module, locked_layer])
-    return _artifact(
-        pusher,
-        repository,
-        tag,
-        pushed,
-        name="spin",
-        kind=ArtifactKind.SPIN_APP,
-        layout=ArtifactLayout.SPIN,
-        platform="wasip1/wasm",
-        config_media_type=OCI_CONFIG,
-    )
+    return _push_artifact(pusher, repository, tag, config, [module, locked_layer],
+                          name="spin", kind=ArtifactKind.SPIN_APP,
+                          layout=ArtifactLayout.SPIN, platform="wasip1/wasm")
 
 
 def wasm_layers_module(pusher: Pusher, repository: str = "runwasi/module", tag: str = "v1") -> PushedArtifact:
     """runwasi image: image config with architecture ``wasm`` and one ``application/wasm`` layer."""
     layer = Blob(WASM_LAYER, wasm.wasip1_module())
     config = _image_config("wasip1", "wasm", entrypoint=["hello.wasm"])
-    pushed = push_image(pusher, repository, tag, config, [layer])
-    return _artifact(
-        pusher,
-        repository,
-        tag,
-        pushed,
-        name="wasm-layers-module",
-        kind=ArtifactKind.MODULE,
-        layout=ArtifactLayout.WASM_LAYERS,
-        platform="wasip1/wasm",
-        config_media_type=OCI_CONFIG,
-    )
+    return _push_artifact(pusher, repository, tag, config, [layer],
+                          name="wasm-layers-module", kind=ArtifactKind.MODULE,
+                          layout=ArtifactLayout.WASM_LAYERS, platform="wasip1/wasm")
 
 
 def wasm_layers_component(pusher: Pusher, repository: str = "runwasi/component", tag: str = "v1") -> PushedArtifact:
     """runwasi ``oci-tar-builder`` image with the bytecodealliance component layer type."""
     layer = Blob(BCA_COMPONENT_LAYER, wasm.component())
     config = _image_config("wasip2", "wasm", entrypoint=["component.wasm"])
-    pushed = push_image(pusher, repository, tag, config, [layer])
-    return _artifact(
-        pusher,
-        repository,
-        tag,
-        pushed,
-        name="wasm-layers-component",
-        kind=ArtifactKind.COMPONENT,
-        layout=ArtifactLayout.WASM_LAYERS,
-        platform="wasip2/wasm",
-        config_media_type=OCI_CONFIG,
-    )
+    return _push_artifact(pusher, repository, tag, config, [layer],
+                          name="wasm-layers-component", kind=ArtifactKind.COMPONENT,
+                          layout=ArtifactLayout.WASM_LAYERS, platform="wasip2/wasm")
 
 
 def container_image(
@@ -206,18 +152,9 @@ def container_image(
     layer_tar = _rootfs_tar()
     layer = Blob(OCI_TAR_GZIP, _gzip(layer_tar))
     config = _image_config("linux", architecture, entrypoint=["/bin/sh"], diff_ids=[sha256_digest(layer_tar)])
-    pushed = push_image(pusher, repository, tag, config, [layer])
-    return _artifact(
-        pusher,
-        repository,
-        tag,
-        pushed,
-        name="container",
-        kind=ArtifactKind.CONTAINER,
-        layout=ArtifactLayout.CONTAINER_IMAGE,
-        platform=f"linux/{architecture}",
-        config_media_type=OCI_CONFIG,
-    )
+    return _push_artifact(pusher, repository, tag, config, [layer],
+                          name="container", kind=ArtifactKind.CONTAINER,
+                          layout=ArtifactLayout.CONTAINER_IMAGE, platform=f"linux/{architecture}")
 
 
 def wasm_index(pusher: Pusher, repository: str = "multi/app", tag: str = "v1") -> PushedArtifact:
@@ -260,20 +197,23 @@ def push_all(pusher: Pusher) -> dict[str, PushedArtifact]:
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def _artifact(
+def _push_artifact(
     pusher: Pusher,
     repository: str,
     tag: str,
-    pushed: _Pushed,
+    config: Blob,
+    layers: list[Blob],
     *,
     name: str,
     kind: ArtifactKind,
     layout: ArtifactLayout,
     platform: str | None,
-    config_media_type: str,
+    config_media_type: str = OCI_CONFIG,
     exports: tuple[str, ...] = (),
 ) -> PushedArtifact:
-    """What was pushed (reference, digest, sizes) plus what the builder expects to be reported."""
+    """Push an image; returns what was pushed (reference, digest, sizes) plus what the builder
+    expects the operator to report for it."""
+    pushed = push_image(pusher, repository, tag, config, layers)
     return PushedArtifact(
         name=name,
         reference=f"{pusher.host}/{repository}:{tag}",
