@@ -31,9 +31,24 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
+def _existing_node(cluster: Cluster) -> str:
+    """On an existing cluster, the node WASMKUBE_REAL_NODE names, which must be Ready already."""
+    if not os.environ.get("WASMKUBE_REAL_NODE"):
+        pytest.fail("WASMKUBE_EXISTING_CLUSTER=1: set WASMKUBE_REAL_NODE to the node that has the wasmtime shim",
+                    pytrace=False)
+    ready = cluster.kubectl("get", "node", NODE_NAME, "-o",
+                            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}", check=False)
+    if ready.stdout.strip() != "True":
+        pytest.fail(f"node {NODE_NAME} is not Ready: {ready.stderr.strip() or ready.stdout.strip()}", pytrace=False)
+    return NODE_NAME
+
+
 @pytest.fixture(scope="session")
 def real_node(cluster: Cluster) -> Iterator[str]:
     """real-node-1, Ready. Skips (locally) only when the machine cannot run a node at all."""
+    if os.environ.get("WASMKUBE_EXISTING_CLUSTER") == "1":
+        yield _existing_node(cluster)
+        return
     was_up = realnode.RealNode(realnode.NodePaths.from_env()).is_up()
     started = time.monotonic()
     try:

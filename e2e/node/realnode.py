@@ -61,7 +61,9 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 BUILD_SCRIPT = HERE / "build-node.sh"
 
-NODE_NAME = "real-node-1"
+# WASMKUBE_REAL_NODE names a node of an existing cluster (WASMKUBE_EXISTING_CLUSTER=1, e.g. kind
+# with runwasi's shim) for the real-node tests to use instead of starting one here.
+NODE_NAME = os.environ.get("WASMKUBE_REAL_NODE") or "real-node-1"
 NODE_ADDRESS = "127.0.0.1"
 KUBELET_PORT = 10250
 # kubelet's default healthz port (10248) is KWOK's server port in this cluster.
