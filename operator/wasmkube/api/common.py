@@ -114,7 +114,9 @@ def label_map(what: str, max_entries: int) -> Any:
 
 
 StringMap = label_map("label", 64)
-AnnotationMap = Annotated[dict[str, str], Field(max_length=64, json_schema_extra=cel_rules(_qualified_keys("annotation")))]
+AnnotationMap = Annotated[
+    dict[str, str], Field(max_length=64, json_schema_extra=cel_rules(_qualified_keys("annotation")))
+]
 
 # Pass-through Kubernetes structures we do not re-model (affinity, volume sources, valueFrom):
 # kept as-is and validated by the API server when the Deployment is applied.
