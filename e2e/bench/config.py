@@ -1,6 +1,6 @@
 """The benchmark's knobs, all from the environment so `make bench` needs no arguments.
 
-BENCH_SIZES (100,1000)        numbers of WasmApps, in this order. Sizes up to 1000 always run; a
+BENCH_SIZES (100,1000,5000)   numbers of WasmApps, in this order. Sizes up to 1000 always run; a
                               larger one runs only if the largest size so far, scaled linearly,
                               predicts it fits BENCH_SIZE_BUDGET_SECONDS (1200); else its rows say so
 BENCH_IDLE_SECONDS (300)      how long N apps sit idle while the operator's writes are counted
@@ -55,7 +55,7 @@ def _flag(raw: str) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
-    sizes: tuple[int, ...] = (100, 1000)
+    sizes: tuple[int, ...] = (100, 1000, 5000)
     idle_seconds: float = 300.0
     peer: bool = True
     floor: bool = True
@@ -81,7 +81,7 @@ class BenchConfig:
         if real_node not in {"auto", "0", "1", "off", "on", "false", "true"}:
             raise ValueError(f"BENCH_REAL_NODE must be auto, 0 or 1, got {real_node!r}")
         return cls(
-            sizes=_int_list(env.get("BENCH_SIZES", "100,1000")),
+            sizes=_int_list(env.get("BENCH_SIZES", "100,1000,5000")),
             idle_seconds=float(env.get("BENCH_IDLE_SECONDS", "300")),
             peer=_flag(env.get("BENCH_PEER", "1")),
             floor=_flag(env.get("BENCH_FLOOR", "1")),
