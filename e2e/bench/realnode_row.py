@@ -4,7 +4,8 @@ KWOK nodes make pods "Running" without running anything, so every other row meas
 control plane only. When e2e/node/ provides `ensure_real_node()` and this machine passes its
 preflight, a few WasmApps running e2e/node's long-running "sleeper" module are pinned to
 `real-node-1`, and the time from create to Ready (image pulled by containerd, Wasm started by
-the shim) is measured. The binaries are built
+the shim) is measured; then bare Wasm pods and busybox container pods are started there one at a
+time, create to Running, the shim against runc. The binaries are built
 first, outside the cluster lock (a cold build takes many minutes); the node is then started with
 `realnode.py up` (which calls ensure_real_node()) in a subprocess, so a start that hangs can be
 bounded, and stopped again afterwards if it was not running before.
@@ -14,16 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from e2e.registry.pusher import Pusher
 from e2e.support.binaries import REPO_ROOT
-from e2e.support.cluster import REGISTRY
+from e2e.support.cluster import REGISTRY, Cluster
 
 from .config import BenchConfig
 from .context import BenchContext
@@ -50,6 +53,30 @@ def _module() -> tuple[ModuleType | None, str | None]:
     if not hasattr(module, "ensure_real_node"):
         return None, "real node not available: e2e/node/ provides no ensure_real_node()"
     return module, None
+
+
+def _pod_starts(cluster: Cluster, namespace: str, k: int) -> dict[str, Any]:
+    """Create-to-Running of k bare Wasm pods and k busybox container pods on the real node, one at a
+    time and alternating, so neither kind queues behind the other: the shim against runc."""
+    workloads = importlib.import_module("e2e.node.workloads")
+    artifacts = importlib.import_module("e2e.registry.artifacts")
+    pusher = Pusher(REGISTRY)
+    try:
+        wasm_image = str(workloads.push_sleeper_module(pusher).image)
+        busybox = artifacts.container_image(pusher, "realnode/busybox", "v1")
+    finally:
+        pusher.close()
+    container_image = f"{REGISTRY}/realnode/busybox@{busybox.digest}"
+    seconds: dict[str, list[float]] = {"wasm": [], "container": []}
+    for i in range(k):
+        for kind, pod in (("wasm", workloads.wasm_pod(f"wasm-pod-{i}", wasm_image, command=["/"])),
+                          ("container", workloads.container_pod(f"container-pod-{i}", container_image,
+                                                                "sleep 3600"))):
+            started = time.monotonic()
+            cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(pod))
+            seconds[kind].append(workloads.wait_running(cluster.kubectl, namespace, pod["metadata"]["name"],
+                                                        started))
+    return {kind: latency_summary(values) for kind, values in seconds.items()}
 
 
 def _long_running_image() -> str:
@@ -178,8 +205,12 @@ async def _measure_apps(ctx: BenchContext, identity: Identity, module: Any, row:
             "create_to_ready": to_ready,
             "ready": len(ready.seen),
         })
+        pod_starts = await asyncio.to_thread(_pod_starts, ctx.cluster, namespace, k)
+        row.metrics["pod_create_to_running"] = pod_starts
         row.metrics["summary"] = (f"{len(ready.seen)}/{k} long-running Wasm apps Ready on {module.NODE_NAME}: "
-                                  f"create->Ready p50 {to_ready['p50_ms']} ms, max {to_ready['max_ms']} ms")
+                                  f"create->Ready p50 {to_ready['p50_ms']} ms, max {to_ready['max_ms']} ms; "
+                                  f"bare pods create->Running p50: Wasm {pod_starts['wasm']['p50_ms']} ms, "
+                                  f"container {pod_starts['container']['p50_ms']} ms")
         if not all_ready:
             row.status = "partial"
             pods = kubectl(ctx.cluster, "get", "pods", "-n", namespace, "-o", "wide", check=False)
