@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wasmkube.api.common import Condition
-from wasmkube.status.conditions import MAX_MESSAGE_BYTES, Verdict, bounded_message, build_conditions
+from wasmkube.api.common import MAX_CONDITION_MESSAGE, Condition
+from wasmkube.status.conditions import Verdict, bounded_message, build_conditions
 
 
 @pytest.mark.parametrize("unit", ["k", "ü", "🚀"])
@@ -13,12 +13,12 @@ def test_long_messages_are_cut_to_the_crd_limit(unit: str) -> None:
     message = "the API server refused a generated object: " + unit * 100_000
     verdict = Verdict("stalled", "InvalidSpec", message)
     for condition in build_conditions(verdict, 1, None, "2026-01-01T00:00:00Z"):
-        assert len(condition["message"].encode()) <= MAX_MESSAGE_BYTES
+        assert len(condition["message"].encode()) <= MAX_CONDITION_MESSAGE
         Condition.model_validate(condition)
     assert bounded_message(message).startswith("the API server refused")
     assert bounded_message(message).endswith("(truncated)")
 
 
 def test_short_messages_are_kept_as_they_are() -> None:
-    message = "x" * MAX_MESSAGE_BYTES
+    message = "x" * MAX_CONDITION_MESSAGE
     assert bounded_message(message) == message

@@ -129,6 +129,10 @@ class ConditionStatus(StrEnum):
     UNKNOWN = "Unknown"
 
 
+# The longest condition message the CRDs accept (the API server counts it in bytes).
+MAX_CONDITION_MESSAGE = 32768
+
+
 class Condition(KubeModel):
     """A status condition, shaped as Kubernetes API conventions and kstatus expect."""
 
@@ -138,7 +142,7 @@ class Condition(KubeModel):
     """True, False or Unknown."""
     reason: Annotated[str, Field(max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")]
     """Machine-readable reason (CamelCase)."""
-    message: Annotated[str, Field(max_length=32768)] = ""
+    message: Annotated[str, Field(max_length=MAX_CONDITION_MESSAGE)] = ""
     """Human-readable explanation."""
     observed_generation: Annotated[int, Field(ge=0)] = 0
     """The metadata.generation the condition was computed for."""

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from wasmkube.api.common import MAX_CONDITION_MESSAGE
+
 READY = "Ready"
 RECONCILING = "Reconciling"
 STALLED = "Stalled"
@@ -38,9 +40,6 @@ class Verdict:
         return self.state == "ready"
 
 
-# The CRDs' limit on a condition message (`Condition.message` in api/common.py), which the API
-# server enforces in bytes.
-MAX_MESSAGE_BYTES = 32768
 _TRUNCATED = " ... (truncated)"
 
 
@@ -49,9 +48,9 @@ def bounded_message(message: str) -> str:
     and a refusal of a generated object repeats every bad value in full; one over the limit would
     make the whole status write fail, leaving the object with no status at all."""
     raw = message.encode()
-    if len(raw) <= MAX_MESSAGE_BYTES:
+    if len(raw) <= MAX_CONDITION_MESSAGE:
         return message
-    return raw[: MAX_MESSAGE_BYTES - len(_TRUNCATED)].decode(errors="ignore") + _TRUNCATED
+    return raw[: MAX_CONDITION_MESSAGE - len(_TRUNCATED)].decode(errors="ignore") + _TRUNCATED
 
 
 def _condition(
