@@ -485,7 +485,8 @@ class Component:
         return json.dumps({"argv": self.argv, "files": files, "pki": fingerprint}, sort_keys=True)
 
 
-def _cmdline(pid: int) -> list[str]:
+def cmdline(pid: int) -> list[str]:
+    """A process's argv from /proc ([] if it is gone)."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
@@ -519,19 +520,34 @@ def is_state_process(pid: int, state: Path) -> bool:
     Used to find processes that lost their pid file. Not used right after a start: a freshly
     exec'd kube-apiserver briefly shows only argv[0] in /proc/<pid>/cmdline.
     """
-    argv = _cmdline(pid)
+    argv = cmdline(pid)
     marker = f"{state}/"
     return (bool(argv) and Path(argv[0]).name in OUR_EXECUTABLES and not _is_zombie(pid)
             and any(marker in arg for arg in argv))
 
 
+def other_pids() -> Iterator[int]:
+    """Every process on the machine but this one."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            yield int(entry.name)
+
+
 def find_state_processes(state: Path) -> list[int]:
     """Every cluster process started from this state dir, pid file or not (catches orphans)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid() and is_state_process(int(entry.name), state):
-            pids.append(int(entry.name))
-    return pids
+    return [pid for pid in other_pids() if is_state_process(pid, state)]
+
+
+def launch_detached(argv: list[str], log_path: Path, cwd: Path, env: dict[str, str] | None = None,
+                    ) -> subprocess.Popen[bytes]:
+    """Start a daemon in a session of its own (its own process group, so it can be stopped with
+    everything it spawned), stdin closed, output appended to `log_path` after a header line."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as out:
+        out.write(f"\n==== {time.strftime('%F %T')} starting: {' '.join(argv)}\n".encode())
+        out.flush()
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                env=env, start_new_session=True)
 
 
 class Supervisor:
@@ -586,12 +602,7 @@ class Supervisor:
         for path, text in component.files.items():
             write_if_changed(path, text, private=path.suffix == ".kubeconfig")
         self.paths.run.mkdir(parents=True, exist_ok=True)
-        self.paths.logs.mkdir(parents=True, exist_ok=True)
-        with self.log_file(component.name).open("ab") as out:
-            out.write(f"\n==== {time.strftime('%F %T')} starting: {' '.join(component.argv)}\n".encode())
-            out.flush()
-            proc = subprocess.Popen(component.argv, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, cwd=self.paths.state, start_new_session=True)
+        proc = launch_detached(component.argv, self.log_file(component.name), self.paths.state)
         self.children[component.name] = proc
         record = {"pid": proc.pid, "start_time": process_start_time(proc.pid),
                   "spec": component.spec(fingerprint)}
@@ -617,13 +628,13 @@ def terminate_groups(pids: list[int], timeout: float) -> None:
     """Stop processes and their groups: polite first, then forceful once the timeout passes."""
     _signal_all(pids, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.1)
-    leftovers = [p for p in pids if _alive(p)]
+    leftovers = [p for p in pids if alive(p)]
     if leftovers:
         _signal_all(leftovers, signal.SIGKILL)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(_alive(p) for p in leftovers):
+        while time.monotonic() < deadline and any(alive(p) for p in leftovers):
             time.sleep(0.05)
     # They were reparented to init; give it a moment to reap them, so `ps` right after `down`
     # shows no <defunct> entries. Best effort: a zombie holds no port, file or memory.
@@ -641,7 +652,8 @@ def _signal_all(pids: list[int], sig: signal.Signals) -> None:
                 os.kill(pid, sig)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
     return Path(f"/proc/{pid}").exists() and not _is_zombie(pid)
 
 

@@ -540,27 +540,6 @@ class Daemon:
         return json.dumps({"argv": self.argv, "env": self.env, "files": files}, sort_keys=True)
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _all_pids() -> Iterator[int]:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            yield int(entry.name)
-
-
 class Daemons:
     """Start, find and stop the node's daemons; a pid counts as ours only if its command line
     names our state dir (guards against reused pids and other containerds)."""
@@ -571,8 +550,8 @@ class Daemons:
         self.paths = paths
 
     def owned(self, pid: int) -> bool:
-        argv = _cmdline(pid)
-        return (bool(argv) and Path(argv[0]).name in self.EXECUTABLES and _alive(pid)
+        argv = lc.cmdline(pid)
+        return (bool(argv) and Path(argv[0]).name in self.EXECUTABLES and lc.alive(pid)
                 and any(f"{self.paths.root}/" in arg for arg in argv))
 
     def pid(self, name: str) -> int | None:
@@ -590,13 +569,8 @@ class Daemons:
     def start(self, daemon: Daemon) -> subprocess.Popen[bytes]:
         for path, text in daemon.files.items():
             lc.write_if_changed(path, text, private=path.suffix == ".kubeconfig")
-        self.paths.logs.mkdir(parents=True, exist_ok=True)
         self.paths.run.mkdir(parents=True, exist_ok=True)
-        with (self.paths.logs / f"{daemon.name}.log").open("ab") as out:
-            out.write(f"\n==== {time.strftime('%F %T')} starting: {' '.join(daemon.argv)}\n".encode())
-            out.flush()
-            proc = subprocess.Popen(daemon.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    cwd=self.paths.root, env=daemon.env, start_new_session=True)
+        proc = lc.launch_detached(daemon.argv, self.paths.logs / f"{daemon.name}.log", self.paths.root, daemon.env)
         (self.paths.run / f"{daemon.name}.pid").write_text(f"{proc.pid}\n")
         (self.paths.run / f"{daemon.name}.spec").write_text(daemon.spec())
         return proc
@@ -613,10 +587,10 @@ class Daemons:
         """Our daemons without a pid file, and shims serving our containerd socket."""
         socket = str(self.paths.socket)
         found = []
-        for pid in _all_pids():
-            argv = _cmdline(pid)
+        for pid in lc.other_pids():
+            argv = lc.cmdline(pid)
             shim = bool(argv) and Path(argv[0]).name.startswith("containerd-shim") and socket in argv
-            if (shim and _alive(pid)) or self.owned(pid):
+            if (shim and lc.alive(pid)) or self.owned(pid):
                 found.append(pid)
         return found
 
@@ -627,9 +601,9 @@ class Daemons:
         nodes cannot coexist, and `down` must not sweep while another one runs.
         """
         found = []
-        for pid in _all_pids():
-            argv = _cmdline(pid)
-            if (argv and Path(argv[0]).name in self.EXECUTABLES and _alive(pid) and not self.owned(pid)
+        for pid in lc.other_pids():
+            argv = lc.cmdline(pid)
+            if (argv and Path(argv[0]).name in self.EXECUTABLES and lc.alive(pid) and not self.owned(pid)
                     and any("/.wasmkube/node/" in arg for arg in argv)):
                 found.append(f"pid {pid}: {' '.join(argv)[:200]}")
         return found
@@ -892,7 +866,7 @@ class RealNode:
             pid = int((self.paths.cluster / "run" / "kube-apiserver.pid").read_text())
         except (OSError, ValueError):
             return  # not ours (existing-cluster mode): nothing we can change
-        if any(arg.startswith("--kubelet-client-certificate=") for arg in _cmdline(pid)):
+        if any(arg.startswith("--kubelet-client-certificate=") for arg in lc.cmdline(pid)):
             return
         log("the apiserver predates --kubelet-client-certificate; restarting it (localcluster.py up)")
         result = subprocess.run([sys.executable, str(REPO_ROOT / "e2e" / "cluster" / "localcluster.py"), "up"],
