@@ -13,14 +13,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from e2e.support.operator import free_port
+from e2e.support.operator import LocalDaemon, free_port
 
 MODULE = "github.com/spinkube/spin-operator"
 VERSION = os.environ.get("BENCH_PEER_VERSION", "v0.6.1")
@@ -75,42 +73,33 @@ def crd_files(source: Path) -> list[Path]:
     return sorted((source / "config" / "crd" / "bases").glob("*.yaml"))
 
 
-class PeerProcess:
+class PeerProcess(LocalDaemon):
     """One spin-operator process; stdout/stderr to a log file."""
 
+    name = "spin-operator"
+
     def __init__(self, binary: Path, kubeconfig: Path, log_path: Path) -> None:
+        super().__init__(log_path)
         self.binary = binary
         self.kubeconfig = kubeconfig
-        self.log_path = log_path
         self.metrics_port = free_port()
         self.health_port = free_port()
-        self._process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def pid(self) -> int:
-        assert self._process is not None
-        return self._process.pid
-
-    def start(self, timeout: float = 60.0) -> None:
+    def command(self) -> tuple[list[str], dict[str, str]]:
         cmd = [str(self.binary), "--enable-webhooks=false", "--leader-elect=false", "--metrics-secure=false",
                f"--metrics-bind-address=127.0.0.1:{self.metrics_port}",
                f"--health-probe-bind-address=127.0.0.1:{self.health_port}", "--zap-log-level=info"]
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                             start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise PeerUnavailable(f"spin-operator exited with {self._process.returncode}: {self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/readyz", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.3)
-        raise PeerUnavailable(f"spin-operator not ready after {timeout:.0f}s: {self.log_tail()}")
+        return cmd, {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.health_port}/readyz"
+
+    def start(self, timeout: float = 60.0) -> None:
+        try:
+            super().start(timeout)
+        except RuntimeError as exc:
+            raise PeerUnavailable(str(exc)) from exc
 
     def reconciles(self) -> float | None:
         """controller_runtime_reconcile_total for the SpinApp controller, from its metrics."""
@@ -121,19 +110,3 @@ class PeerProcess:
             return None
         pattern = re.compile(r'^controller_runtime_reconcile_total\{[^}]*controller="spinapp"[^}]*\} (\S+)$', re.M)
         return sum(float(v) for v in pattern.findall(text))
-
-    def stop(self) -> None:
-        if self._process is None or self._process.poll() is not None:
-            return
-        self._process.send_signal(signal.SIGTERM)
-        try:
-            self._process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait(10)
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"

@@ -25,44 +25,39 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class OperatorProcess:
-    """One `wasmkube run` process with its own liveness and metrics ports and a log file."""
+class LocalDaemon:
+    """A long-running process on this machine: output appended to a log file, ready once an HTTP
+    endpoint answers 200, stopped as Kubernetes stops a pod (SIGTERM, then SIGKILL of its group).
+    Subclasses say what to run (`command`) and where readiness is asked (`health_url`)."""
 
-    def __init__(self, kubeconfig: Path, log_path: Path, extra_args: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
-        self.kubeconfig = kubeconfig
+    name = "process"
+
+    def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
-        self.extra_args = list(extra_args or [])
-        self.env = dict(env or {})
-        self.liveness_port = free_port()
-        self.metrics_port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        raise NotImplementedError
+
+    @property
+    def health_url(self) -> str:
+        raise NotImplementedError
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
     def start(self, timeout: float = 60.0) -> None:
-        cmd = [
-            sys.executable, "-m", "wasmkube.cli", "run",
-            "--liveness-port", str(self.liveness_port),
-            "--metrics-port", str(self.metrics_port),
-            "--bind-address", "127.0.0.1",
-            "--log-format", "json",
-            *self.extra_args,
-        ]
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **self.env}
-        env["PYTHONPATH"] = str(REPO_ROOT / "operator")
+        cmd, env = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self._process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         start_new_session=True)
-        log.close()
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                             start_new_session=True)
         self.wait_healthy(timeout)
 
     def healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=2) as resp:
+            with urllib.request.urlopen(self.health_url, timeout=2) as resp:
                 return bool(resp.status == 200)
         except (urllib.error.URLError, OSError):
             return False
@@ -71,15 +66,11 @@ class OperatorProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(f"operator exited with {self._process.returncode}; log: {self.log_tail()}")
+                raise RuntimeError(f"{self.name} exited with {self._process.returncode}; log: {self.log_tail()}")
             if self.healthy():
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"operator not healthy after {timeout}s; log: {self.log_tail()}")
-
-    def metrics(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
-            return str(resp.read().decode())
+        raise RuntimeError(f"{self.name} not healthy after {timeout}s; log: {self.log_tail()}")
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """Graceful stop (SIGTERM), as Kubernetes does; SIGKILL only if it hangs."""
@@ -109,3 +100,39 @@ class OperatorProcess:
             return self.log_path.read_text(errors="replace")
         except OSError:
             return ""
+
+
+class OperatorProcess(LocalDaemon):
+    """One `wasmkube run` process with its own liveness and metrics ports and a log file."""
+
+    name = "operator"
+
+    def __init__(self, kubeconfig: Path, log_path: Path, extra_args: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        super().__init__(log_path)
+        self.kubeconfig = kubeconfig
+        self.extra_args = list(extra_args or [])
+        self.env = dict(env or {})
+        self.liveness_port = free_port()
+        self.metrics_port = free_port()
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        cmd = [
+            sys.executable, "-m", "wasmkube.cli", "run",
+            "--liveness-port", str(self.liveness_port),
+            "--metrics-port", str(self.metrics_port),
+            "--bind-address", "127.0.0.1",
+            "--log-format", "json",
+            *self.extra_args,
+        ]
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **self.env}
+        env["PYTHONPATH"] = str(REPO_ROOT / "operator")
+        return cmd, env
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.liveness_port}/healthz"
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            return str(resp.read().decode())
