@@ -28,7 +28,7 @@ import demo_real_node  # noqa: E402
 
 from support import REGISTRY, Cluster, binary, wait_for  # noqa: E402
 from support.chart import Release  # noqa: E402
-from support.operator_fixtures import push_examples  # noqa: E402
+from support.operator_fixtures import ExampleImages, push_examples  # noqa: E402
 
 REPO = E2E.parent
 STATE = REPO / ".wasmkube"
@@ -87,12 +87,13 @@ def example_apps() -> set[tuple[str, str]]:
             for d in docs if d and d.get("kind") == "WasmApp"}
 
 
-def apply_examples(cluster: Cluster) -> None:
+def apply_examples(cluster: Cluster) -> ExampleImages:
     say(f"pushing the example artifacts to the local registry {REGISTRY}")
-    push_examples(REGISTRY)
+    images = push_examples(REGISTRY)
     say("applying examples/")
     for name in EXAMPLES:
         cluster.kubectl("apply", "-f", str(REPO / "examples" / name))
+    return images
 
 
 def wait_ready(cluster: Cluster, apps: set[tuple[str, str]]) -> None:
@@ -114,10 +115,10 @@ def up() -> None:
     install_chart(cluster)
     start_operator(cluster)
     real_node = demo_real_node.start(say)
-    apply_examples(cluster)
+    images = apply_examples(cluster)
     apps = example_apps()
     if real_node:
-        demo_real_node.apply_workloads(cluster)
+        demo_real_node.apply_workloads(cluster, images.container)
         apps.add((demo_real_node.NAMESPACE, demo_real_node.APP))
     wait_ready(cluster, apps)
     say("kubectl get wasmruntimes")

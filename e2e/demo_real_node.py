@@ -54,12 +54,11 @@ def start(say: Callable[[str], None]) -> bool:
     return False
 
 
-def apply_workloads(cluster: Cluster) -> None:
-    """A WasmApp pinned to the real node, and a busybox container pod beside it."""
+def apply_workloads(cluster: Cluster, busybox: artifacts.PushedArtifact) -> None:
+    """A WasmApp pinned to the real node, and a pod of the examples' busybox image beside it."""
     pusher = Pusher(REGISTRY)
     try:
         wl.push_sleeper_module(pusher, "examples/sleeper", "v1")
-        busybox = artifacts.container_image(pusher, "examples/busybox", "v1")
     finally:
         pusher.close()
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
@@ -71,7 +70,8 @@ def apply_workloads(cluster: Cluster) -> None:
                  "tolerations": [dict(realnode.REAL_NODE_TOLERATION)],
                  "env": [{"name": "WASMKUBE_GREETING", "value": "hello from make demo"}]},
     }  # fmt: skip
-    container = wl.container_pod("busybox", f"{REGISTRY}/examples/busybox@{busybox.digest}",
+    repository = busybox.reference.rsplit(":", 1)[0]
+    container = wl.container_pod("busybox", f"{repository}@{busybox.digest}",
                                  "echo a container beside the Wasm pod; sleep 86400")
     container["metadata"]["namespace"] = NAMESPACE
     cluster.apply([app, container])

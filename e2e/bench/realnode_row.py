@@ -55,14 +55,13 @@ def _module() -> tuple[ModuleType | None, str | None]:
     return module, None
 
 
-def _pod_starts(cluster: Cluster, namespace: str, k: int) -> dict[str, Any]:
+def _pod_starts(cluster: Cluster, namespace: str, wasm_image: str, k: int) -> dict[str, Any]:
     """Create-to-Running of k bare Wasm pods and k busybox container pods on the real node, one at a
     time and alternating, so neither kind queues behind the other: the shim against runc."""
     workloads = importlib.import_module("e2e.node.workloads")
     artifacts = importlib.import_module("e2e.registry.artifacts")
     pusher = Pusher(REGISTRY)
     try:
-        wasm_image = str(workloads.push_sleeper_module(pusher).image)
         busybox = artifacts.container_image(pusher, "realnode/busybox", "v1")
     finally:
         pusher.close()
@@ -205,7 +204,7 @@ async def _measure_apps(ctx: BenchContext, identity: Identity, module: Any, row:
             "create_to_ready": to_ready,
             "ready": len(ready.seen),
         })
-        pod_starts = await asyncio.to_thread(_pod_starts, ctx.cluster, namespace, k)
+        pod_starts = await asyncio.to_thread(_pod_starts, ctx.cluster, namespace, image, k)
         row.metrics["pod_create_to_running"] = pod_starts
         row.metrics["summary"] = (f"{len(ready.seen)}/{k} long-running Wasm apps Ready on {module.NODE_NAME}: "
                                   f"create->Ready p50 {to_ready['p50_ms']} ms, max {to_ready['max_ms']} ms; "
