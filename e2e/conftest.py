@@ -113,3 +113,8 @@ from support.reliability_fixtures import (  # noqa: E402
 )
 
 __all__ += ["exclusive_operators", "pytest_terminal_summary", "session_operator_paused"]
+
+# The real node and what runs on it: for every test that executes Wasm.
+from support.realnode_fixtures import pusher, real_node, wasmtime_runtime_class  # noqa: E402
+
+__all__ += ["pusher", "real_node", "wasmtime_runtime_class"]
