@@ -293,8 +293,9 @@ def columns(crd: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_wasmapp_default_printer_columns(wasmapp_crd: dict[str, Any]) -> None:
     shown = [name for name, c in columns(wasmapp_crd).items() if c.get("priority", 0) == 0]
-    for name in ("Runtime", "Ready", "Image", "Age"):
+    for name in ("Runtime", "Ready", "Reason", "Image", "Age"):
         assert name in shown
+    assert columns(wasmapp_crd)["Reason"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].reason'
     assert columns(wasmapp_crd)["Age"]["type"] == "date"
     assert columns(wasmapp_crd)["Age"]["jsonPath"] == ".metadata.creationTimestamp"
     assert columns(wasmapp_crd)["Image"]["jsonPath"] == ".spec.image"
@@ -303,7 +304,7 @@ def test_wasmapp_default_printer_columns(wasmapp_crd: dict[str, Any]) -> None:
 
 def test_wasmapp_wide_printer_columns_have_priority_one(wasmapp_crd: dict[str, Any]) -> None:
     cols = columns(wasmapp_crd)
-    for name in ("Kind", "Reason", "RuntimeClass", "Digest"):
+    for name in ("Kind", "RuntimeClass", "Digest"):
         assert cols[name]["priority"] == 1, name
 
 

@@ -169,11 +169,12 @@ WASMAPP = CrdSpec(
     columns=(
         PrinterColumn("Runtime", ".status.runtime"),
         _condition_column("Ready", "status"),
+        # Shown by default: it is where `ScaledToZero` (and `Waking`) are seen at a glance.
+        _condition_column("Ready", "reason"),
         PrinterColumn("Replicas", ".status.readyReplicas", type="integer", description="ready replicas"),
         PrinterColumn("Image", ".spec.image"),
         PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
         PrinterColumn("Kind", ".status.artifact.kind", priority=1),
-        _condition_column("Ready", "reason", priority=1),
         PrinterColumn("RuntimeClass", ".status.runtimeClassName", priority=1),
         PrinterColumn("Digest", ".status.artifact.digest", priority=1),
     ),

@@ -26,6 +26,8 @@ from wasmkube.api.common import (
     cel,
     cel_rules,
 )
+from wasmkube.api.scaletozero import SPEC_RULES as SCALE_TO_ZERO_RULES
+from wasmkube.api.scaletozero import ScaleToZero
 
 # An OCI reference: [registry[:port]/]path[:tag][@sha256:digest]. Checked with CEL so that
 # `kubectl apply` answers with a sentence instead of a regular expression.
@@ -369,8 +371,11 @@ class WasmAppSpec(KubeModel):
     autoscaling: Autoscaling | None = None
     """Scale between minReplicas and maxReplicas with a HorizontalPodAutoscaler (needs resources.requests.cpu). Not
     allowed together with replicas."""
+    scale_to_zero: ScaleToZero | None = None
+    """Go to 0 replicas when idle and wake on the next request, which the activator holds meanwhile (needs a
+    Service; works with autoscaling: the autoscaler scales between 1 and maxReplicas, scale to zero between 0 and 1)."""
 
-    model_config = ConfigDict(json_schema_extra=cel_rules(*_SPEC_RULES))
+    model_config = ConfigDict(json_schema_extra=cel_rules(*_SPEC_RULES, *SCALE_TO_ZERO_RULES))
 
     @property
     def effective_update_policy(self) -> UpdatePolicy:
