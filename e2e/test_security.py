@@ -119,12 +119,13 @@ NEEDED = {
 } | {
     (group, resource, verb)
     for group, resource in (("", "services"), ("autoscaling", "horizontalpodautoscalers"),
-                            ("node.k8s.io", "runtimeclasses"))
+                            ("node.k8s.io", "runtimeclasses"), ("discovery.k8s.io", "endpointslices"))
     for verb in ("get", "list", "watch", "create", "patch", "delete")
 } | {
     ("", "nodes", "get"), ("", "nodes", "list"), ("", "nodes", "watch"),
     ("", "secrets", "get"),  # pull secrets named by a WasmApp, read by name only
     ("", "events", "create"),
+    ("apps", "deployments/scale", "patch"),  # scale to zero: spec.replicas followed while awake
     ("coordination.k8s.io", "leases", "get"), ("coordination.k8s.io", "leases", "create"),
     ("coordination.k8s.io", "leases", "update"),
 }

@@ -121,6 +121,8 @@ NAMESPACED_RULES = expand(
         ("apps", "deployments"): "get list watch create patch",
         ("", "services"): OWNED,
         ("autoscaling", "horizontalpodautoscalers"): OWNED,
+        ("discovery.k8s.io", "endpointslices"): OWNED,
+        ("apps", "deployments/scale"): "patch",
         ("", "secrets"): "get",
         ("", "events"): "create",
     }

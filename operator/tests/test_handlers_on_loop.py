@@ -12,6 +12,6 @@ from wasmkube.handlers import build_registry
 
 def test_every_watch_event_handler_runs_on_the_event_loop() -> None:
     handlers = build_registry(OperatorConfig())._watching.get_all_handlers()
-    assert len(handlers) == 7
+    assert len(handlers) == 8
     sync = [h.id for h in handlers if not asyncio.iscoroutinefunction(h.fn)]
     assert sync == []

@@ -101,6 +101,19 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=float(os.environ.get("WASMKUBE_LEASE_SECONDS", 15)),
         help="how long a leader's Lease lasts without renewal (failover time)",
     )
+    target = run.add_mutually_exclusive_group()
+    target.add_argument(
+        "--activator-service",
+        default=os.environ.get("WASMKUBE_ACTIVATOR_SERVICE") or None,
+        help="NAMESPACE/NAME of the activator Service: scale-to-zero apps with no Ready pod point at its endpoints",
+    )
+    target.add_argument(
+        "--activator-address",
+        action="append",
+        dest="activator_addresses",
+        default=_env_list("WASMKUBE_ACTIVATOR_ADDRESSES"),
+        help="fixed IPv4:PORT of an activator instead (repeatable; for an activator run outside the cluster)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,6 +167,8 @@ def config_from_args(args: argparse.Namespace) -> OperatorConfig:
         leader_election_namespace=args.leader_election_namespace,
         leader_election_id=args.leader_election_id,
         lease_seconds=args.lease_seconds,
+        activator_service=args.activator_service,
+        activator_addresses=tuple(args.activator_addresses or ()),
     )
 
 
@@ -198,7 +213,8 @@ def render_documents(docs: Sequence[dict[str, Any]], kind: ArtifactKind) -> list
     for app in apps:
         runtime = select_runtime(app, runtimes, kind)
         children = build_children(app, runtime, app.spec.image)
-        out.extend(_offline(c) for c in (children.deployment, children.service, children.autoscaler) if c)
+        parts = (children.deployment, children.service, children.pods_service, children.autoscaler)
+        out.extend(_offline(c) for c in parts if c)
     return out
 
 

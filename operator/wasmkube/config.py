@@ -29,6 +29,10 @@ class OperatorConfig(BaseModel):
     leader_election_namespace: str = "default"
     leader_election_id: str = "wasmkube"
     lease_seconds: Annotated[float, Field(ge=2, le=300)] = 15.0
+    # Where scale-to-zero apps point while they have no Ready pod: the activator Service
+    # ("namespace/name", its Ready endpoints) or fixed IPv4:port addresses (tests). Neither: none.
+    activator_service: str | None = None
+    activator_addresses: tuple[str, ...] = ()
 
     @property
     def clusterwide(self) -> bool:

@@ -19,8 +19,14 @@ from typing import Any
 import kopf
 
 from wasmkube.builders.identity import MANAGED_SELECTOR
+from wasmkube.builders.scaletozero import ENDPOINTS_LABEL
 from wasmkube.clients.kube import KubeClient, resource_name
 from wasmkube.config import OperatorConfig
+from wasmkube.controller.activator_endpoints import (
+    ActivatorEndpoints,
+    ServiceActivatorEndpoints,
+    StaticActivatorEndpoints,
+)
 from wasmkube.controller.children import ChildApplier
 from wasmkube.controller.context import Context
 from wasmkube.controller.engine import Controller
@@ -69,7 +75,19 @@ def operator_settings(config: OperatorConfig) -> kopf.OperatorSettings:
     settings.scanning.disabled = True
     # High availability is a Lease (see controller/leadership.py), not Kopf peering.
     settings.peering.standalone = True
+    # Only the EndpointSlices of scale-to-zero apps, filtered by the API server: a cluster's slices
+    # change with every pod, and the operator needs a few of them.
+    settings.watching.label_selectors[("discovery.k8s.io", "endpointslices")] = ENDPOINTS_LABEL
     return settings
+
+
+def activator_source(config: OperatorConfig, client: KubeClient) -> ActivatorEndpoints:
+    if config.activator_addresses:
+        return StaticActivatorEndpoints(config.activator_addresses)
+    if config.activator_service:
+        namespace, _, name = config.activator_service.partition("/")
+        return ServiceActivatorEndpoints(client, namespace, name)
+    return ActivatorEndpoints()
 
 
 async def _lead(controller: Controller, elector: LeaseElector) -> None:
@@ -113,9 +131,11 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             children=ChildApplier(client),
             events=EventRecorder(client),
             metrics=metrics,
+            activator=activator_source(config, client),
         )
         controller = Controller(ctx, workers=config.workers, resync_seconds=config.resync_seconds)
         memo["controller"] = controller
+        ctx.activator.start(controller.activator_changed)
         if not config.leader_elect:
             controller.start()
             return
@@ -142,6 +162,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         controller: Controller | None = memo.get("controller")
         if controller is not None:
             await controller.stop()
+            await controller.ctx.activator.stop()
         elector: LeaseElector | None = memo.get("elector")
         if elector is not None:
             await elector.release()
@@ -180,6 +201,10 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     child_handler("apps", "v1", "deployments", lambda s: s.deployments)
     child_handler("", "v1", "services", lambda s: s.services)
     child_handler("autoscaling", "v2", "horizontalpodautoscalers", lambda s: s.autoscalers)
+
+    @kopf.on.event("discovery.k8s.io", "v1", "endpointslices", registry=registry)
+    async def endpoint_slice_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+        controller_of(memo).observe_endpoint_slice(event.get("type"), dict(event["object"]))
 
     @kopf.on.event("node.k8s.io", "v1", "runtimeclasses", labels=MANAGED_SELECTOR, registry=registry)
     async def runtime_class_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:

@@ -70,6 +70,28 @@ cluster does not serve the WasmRuntime API yet (see wasmruntimes.yaml).
 {{/* Ports the operator listens on; the probe, the Service and the arguments all use these. */}}
 {{- define "wasmkube.livenessPort" -}}8080{{- end -}}
 {{- define "wasmkube.metricsPort" -}}9090{{- end -}}
+{{- define "wasmkube.activatorPort" -}}8012{{- end -}}
+{{- define "wasmkube.activatorMetricsPort" -}}9090{{- end -}}
+{{- define "wasmkube.activatorHealthPort" -}}8081{{- end -}}
+{{- define "wasmkube.activatorName" -}}{{ include "wasmkube.fullname" . | trunc 53 | trimSuffix "-" }}-activator{{- end -}}
+
+{{/*
+The activator's selector labels: its own name, so neither the operator's Deployment nor its
+metrics Service (which select by the chart's name and instance) ever match activator pods.
+*/}}
+{{- define "wasmkube.activatorSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "wasmkube.name" . }}-activator
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "wasmkube.activatorLabels" -}}
+{{ include "wasmkube.activatorSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: activator
+app.kubernetes.io/part-of: wasmkube
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ include "wasmkube.chart" . }}
+{{- end -}}
 
 {{/*
 RBAC rules for the namespaced kinds: what the operator reads and the children it owns, in every
@@ -94,6 +116,15 @@ them with their WasmApp through the ownerReference; Services and HPAs are delete
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
   verbs: [get, list, watch, create, patch, delete]
+# Scale to zero: the EndpointSlice of each such app's Service is the operator's (it lists the pods
+# or the activator), the slices of `<app>-pods` are read; while awake, spec.replicas is followed
+# through the Deployment's /scale (a precondition-guarded PATCH: the activator owns 0 <-> 1).
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [apps]
+  resources: [deployments/scale]
+  verbs: [patch]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]

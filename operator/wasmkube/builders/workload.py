@@ -18,6 +18,7 @@ from wasmkube.builders.identity import (
     selector_labels,
 )
 from wasmkube.builders.pod import build_pod_template, effective_ports
+from wasmkube.builders.scaletozero import build_pods_service, with_metrics_endpoint
 from wasmkube.builders.scheduling import merge_node_selectors
 
 DEFAULT_REPLICAS = 1
@@ -57,9 +58,12 @@ def build_deployment(app: WasmApp, runtime: WasmRuntime, image: str) -> dict[str
         "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
         "template": build_pod_template(app, runtime, image),
     }
-    if spec.autoscaling is None:
-        # With autoscaling the HPA owns the replica count: leaving it out of our apply is
-        # what keeps server-side apply from fighting the autoscaler.
+    if spec.scale_to_zero is not None:
+        with_metrics_endpoint(deployment_spec["template"])
+    if spec.autoscaling is None and spec.scale_to_zero is None:
+        # With autoscaling the HPA owns the replica count (with scaleToZero the activator scales
+        # between 0 and 1, the operator only while awake): leaving it out of our apply is what
+        # keeps server-side apply from fighting them.
         deployment_spec["replicas"] = spec.replicas if spec.replicas is not None else DEFAULT_REPLICAS
     if spec.strategy:
         deployment_spec["strategy"] = spec.strategy.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -92,7 +96,9 @@ def build_service(app: WasmApp, runtime: WasmRuntime) -> dict[str, Any] | None:
         "metadata": metadata,
         "spec": {
             "type": service.type.value,
-            "selector": selector_labels(app.name),
+            # With scaleToZero, no selector: wasmkube keeps the Service's EndpointSlice, listing the
+            # pods while one is Ready and the activator otherwise (builders/scaletozero.py).
+            **({} if app.spec.scale_to_zero is not None else {"selector": selector_labels(app.name)}),
             "ports": [
                 {
                     "name": targeted.name or "app",
@@ -153,6 +159,7 @@ class Children:
     deployment: dict[str, Any]
     service: dict[str, Any] | None
     autoscaler: dict[str, Any] | None
+    pods_service: dict[str, Any] | None = None  # scaleToZero only: `<app>-pods`, whose slices list the pods
 
 
 def build_children(app: WasmApp, runtime: WasmRuntime, image: str) -> Children:
@@ -161,4 +168,9 @@ def build_children(app: WasmApp, runtime: WasmRuntime, image: str) -> Children:
         deployment=build_deployment(app, runtime, image),
         service=build_service(app, runtime),
         autoscaler=build_autoscaler(app, runtime),
+        pods_service=_stamped(build_pods_service(app, build_service(app, runtime))),
     )
+
+
+def _stamped(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    return stamp_hash(obj) if obj is not None else None

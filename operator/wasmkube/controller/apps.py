@@ -25,12 +25,14 @@ from wasmkube.api.wasmruntime import WasmRuntime
 from wasmkube.builders.errors import SpecError
 from wasmkube.builders.identity import child_name, selector_string
 from wasmkube.builders.runtime_choice import select_runtime
+from wasmkube.builders.scaletozero import pods_service_name
 from wasmkube.builders.scheduling import NodeInfo, count_nodes, merge_node_selectors, merge_tolerations
 from wasmkube.builders.workload import Children, build_children
 from wasmkube.clients.kube import HPAS, SECRETS, SERVICES, WASMAPPS, KubeApiError
 from wasmkube.controller.artifacts import Pin, pin_artifact, seconds_until_next_check
 from wasmkube.controller.context import Context
 from wasmkube.controller.events import transition_event
+from wasmkube.controller.scaletozero import reconcile_scale_to_zero
 from wasmkube.controller.store import Key
 from wasmkube.registry.errors import RegistryError
 from wasmkube.status.conditions import Verdict, build_conditions, now_rfc3339, without_times
@@ -86,6 +88,10 @@ async def _apply_children(ctx: Context, app: WasmApp, children: Children) -> dic
         await ctx.children.ensure(children.service, ctx.store.services, app.uid)
     else:
         await ctx.children.remove(SERVICES, key, ctx.store.services, app.uid)
+    if children.pods_service is not None:
+        await ctx.children.ensure(children.pods_service, ctx.store.services, app.uid)
+    else:
+        await ctx.children.remove(SERVICES, (app.namespace, pods_service_name(app.name)), ctx.store.services, app.uid)
     if children.autoscaler is not None:
         await ctx.children.ensure(children.autoscaler, ctx.store.autoscalers, app.uid)
     else:
@@ -158,6 +164,10 @@ async def _decide(
         deployment = await _apply_children(ctx, app, children)
         verdict = eligibility_verdict(app, runtime, _nodes(ctx)) or rollout_verdict(deployment)
         requeue = seconds_until_next_check(app, pin.artifact, time.time())
+        sleep = await reconcile_scale_to_zero(ctx, app, children, deployment, verdict, previous)
+        verdict = sleep.verdict
+        if sleep.requeue_after is not None:
+            requeue = min(requeue, sleep.requeue_after) if requeue is not None else sleep.requeue_after
         return AppOutcome(verdict, requeue), runtime, pin.artifact, deployment, pin
     except SpecError as exc:
         verdict = Verdict("stalled", exc.reason, exc.message)

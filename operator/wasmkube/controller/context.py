@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wasmkube.clients.kube import KubeClient
+from wasmkube.controller.activator_endpoints import ActivatorEndpoints
 from wasmkube.controller.children import ChildApplier
 from wasmkube.controller.events import EventRecorder
 from wasmkube.controller.store import Store
@@ -20,3 +21,5 @@ class Context:
     children: ChildApplier
     events: EventRecorder
     metrics: Metrics
+    # Where scale-to-zero apps' Services point while they have no Ready pod.
+    activator: ActivatorEndpoints = field(default_factory=ActivatorEndpoints)

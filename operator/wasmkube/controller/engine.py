@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from wasmkube.builders.scaletozero import ENDPOINTS_LABEL, PODS, SERVICE_NAME_LABEL
 from wasmkube.builders.scheduling import NodeInfo
 from wasmkube.clients.kube import KubeApiError
 from wasmkube.controller.apps import reconcile_app
@@ -30,6 +31,10 @@ APP = "app"
 RUNTIME = "runtime"
 QueueKey = tuple[str, str, str]  # (kind, namespace, name)
 CHILD_SETTLE_SECONDS = 0.5
+# A pod of a scale-to-zero app became Ready (or went away): switch its Service's slice soon. Not
+# on the request path (the activator forwards held requests itself), but new connections go
+# through the activator until the switch.
+SLICE_SETTLE_SECONDS = 0.1
 
 
 class Controller:
@@ -96,6 +101,30 @@ class Controller:
             # A rollout changes a Deployment's status several times within a second; waiting a
             # moment lets those changes coalesce into one reconcile and one status write.
             self.queue.add_after((APP, key[0], str(owner.get("name"))), CHILD_SETTLE_SECONDS)
+
+    def observe_endpoint_slice(self, event_type: str | None, obj: dict[str, Any]) -> None:
+        """An EndpointSlice of a scale-to-zero app: `<app>-pods`' (the pods) or our own `<app>`'s."""
+        cache = self.ctx.store.endpoint_slices
+        labels = obj.get("metadata", {}).get("labels") or {}
+        if labels.get(ENDPOINTS_LABEL) != PODS:
+            self.observe_child(cache, event_type, obj)  # ours, owned by the WasmApp
+            return
+        key = key_of(obj)
+        if event_type == "DELETED":
+            cache.remove(key)
+        elif not cache.upsert(obj):
+            return
+        # The slice belongs to the Service `<app>-pods`, which belongs to the WasmApp.
+        service = self.ctx.store.services.get((key[0], str(labels.get(SERVICE_NAME_LABEL, ""))))
+        owner = controller_of(service) if service else None
+        if owner and owner.get("kind") == "WasmApp":
+            self.queue.add_after((APP, key[0], str(owner.get("name"))), SLICE_SETTLE_SECONDS)
+
+    def activator_changed(self) -> None:
+        """The activator's endpoints changed: every scale-to-zero app may point at them."""
+        for app_key, body in ((k, self.ctx.store.apps.get(k)) for k in self.ctx.store.apps.known_keys()):
+            if body is not None and (body.get("spec") or {}).get("scaleToZero") is not None:
+                self.queue.add((APP, *app_key))
 
     def observe_runtime_class(self, event_type: str | None, obj: dict[str, Any]) -> None:
         key = key_of(obj)

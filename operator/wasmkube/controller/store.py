@@ -80,3 +80,5 @@ class Store:
         self.autoscalers = ObjectCache()
         self.runtime_classes = ObjectCache()
         self.nodes = ObjectCache()
+        # scaleToZero apps only: the slices of `<app>-pods` and the ones the operator writes for `<app>`.
+        self.endpoint_slices = ObjectCache()
