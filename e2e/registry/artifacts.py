@@ -4,8 +4,11 @@ Media types are spelled out literally here rather than imported from
 ``wasmkube.registry.mediatypes``: the builders are an independent statement of the layouts
 (anchors §5), so a typo in the operator's constants fails a test instead of hiding in both.
 
-Everything is deterministic (fixed timestamps, canonical JSON, reproducible tar+gzip), so the
-same run pushes the same digests and a warm registry dedupes every blob.
+Every component here is real: built from source by :mod:`.components` (cached), so a test that
+runs one exercises what a user's component would.
+
+Everything is deterministic (fixed timestamps, canonical JSON, reproducible tar+gzip, reproducible
+builds), so the same run pushes the same digests and a warm registry dedupes every blob.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from typing import Any
 
 from wasmkube.api.artifact import ArtifactKind, ArtifactLayout
 
-from . import wasm
+from . import components, wasm
+from .components import HTTP_HANDLER
 from .pusher import Blob, Pusher, canonical_json, sha256_digest
 
 CREATED = "2026-01-01T00:00:00Z"
-HTTP_HANDLER = "wasi:http/incoming-handler@0.2.0"
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -86,19 +89,57 @@ def cncf_module(pusher: Pusher, repository: str = "cncf/module", tag: str = "v1"
 
 
 def cncf_component(pusher: Pusher, repository: str = "cncf/component", tag: str = "v1") -> PushedArtifact:
-    """CNCF Wasm artifact, ``os: wasip2`` with a ``component`` block naming its exports."""
-    layer = Blob(WASM_LAYER, wasm.component(), {"org.opencontainers.image.title": "handler.wasm"})
-    component = {"exports": [HTTP_HANDLER], "imports": ["wasi:io/streams@0.2.0"]}
-    config = _wasm_config(layer, os="wasip2", component=component)
+    """CNCF Wasm artifact, ``os: wasip2`` with a ``component`` block naming its exports: the
+    example greeter, a real wasi:http component."""
+    return greeter_http(pusher, repository, tag, name="cncf-component")
+
+
+def greeter_http(pusher: Pusher, repository: str = "examples/greeter-http", tag: str = "v1", *,
+                 version: str = "v1", healthz_status: int = 200, name: str = "greeter-http") -> PushedArtifact:
+    """The greeter of examples/greeter (``components.greeter_component``) as a CNCF Wasm artifact,
+    what ``make demo`` pushes as examples/greeter-http:v1. Other versions or an unhealthy
+    ``healthz_status`` give other digests, as other images should."""
+    data = components.greeter_component(version, healthz_status)
+    return _component_artifact(pusher, repository, tag, data, title="greeter.wasm", name=name,
+                               exports=(HTTP_HANDLER,), imports=components.GREETER_IMPORTS)
+
+
+def spin_import_http(pusher: Pusher, repository: str = "components/spin-import", tag: str = "v1") -> PushedArtifact:
+    """A wasi:http component that also imports ``fermyon:spin/variables@2.0.0``: a plain CNCF
+    component by its layout, but only a Spin host can instantiate it."""
+    return _component_artifact(pusher, repository, tag, components.spin_import_component(), title="spin-import.wasm",
+                               name="spin-import", exports=(HTTP_HANDLER,), imports=components.SPIN_IMPORT_IMPORTS)
+
+
+def python_http(pusher: Pusher, repository: str = "components/python-http", tag: str = "v1") -> PushedArtifact:
+    """The componentize-py HTTP handler (about 18 MB), for pulls and compiles that take time."""
+    return _component_artifact(pusher, repository, tag, components.python_http_component(), title="app.wasm",
+                               name="python-http", exports=(HTTP_HANDLER,), imports=())
+
+
+def cli_command(pusher: Pusher, repository: str = "components/command", tag: str = "v1") -> PushedArtifact:
+    """The ``wasi:cli/run`` component that prints argv and ``WASMKUBE_GREETING`` and exits with
+    ``EXIT_CODE``."""
+    return _component_artifact(pusher, repository, tag, components.command_component(), title="command.wasm",
+                               name="command", exports=(components.CLI_RUN,), imports=())
+
+
+def native_greeter(pusher: Pusher, repository: str = "bench/greeter-native", tag: str = "v1",
+                   version: str = "v1") -> PushedArtifact:
+    """The greeter's native twin (examples/greeter/native, static) as an ordinary linux/amd64
+    image for runc: one gzip layer with /greeter, run as 65535 like the pause image."""
+    layer_tar = components.native_greeter_layer(version)
+    layer = Blob(OCI_TAR_GZIP, _gzip(layer_tar))
+    config = _image_config("linux", "amd64", entrypoint=[components.NATIVE_PATH_IN_IMAGE],
+                           user=components.NATIVE_USER, diff_ids=[sha256_digest(layer_tar)])
     return _push_artifact(pusher, repository, tag, config, [layer],
-                          name="cncf-component", kind=ArtifactKind.COMPONENT,
-                          layout=ArtifactLayout.CNCF_WASM, platform="wasip2/wasm", config_media_type=WASM_CONFIG,
-                          exports=(HTTP_HANDLER,))
+                          name="greeter-native", kind=ArtifactKind.CONTAINER,
+                          layout=ArtifactLayout.CONTAINER_IMAGE, platform="linux/amd64")
 
 
 def cncf_unlabelled(pusher: Pusher, repository: str = "cncf/sniffed", tag: str = "v1") -> PushedArtifact:
     """CNCF Wasm config that names no ``os``: only the layer's first bytes tell it is a component."""
-    layer = Blob(WASM_LAYER, wasm.component())
+    layer = Blob(WASM_LAYER, components.greeter_component())
     config = Blob(
         WASM_CONFIG, canonical_json({"created": CREATED, "architecture": "wasm", "layerDigests": [layer.digest]})
     )
@@ -138,7 +179,7 @@ def wasm_layers_module(pusher: Pusher, repository: str = "runwasi/module", tag: 
 
 def wasm_layers_component(pusher: Pusher, repository: str = "runwasi/component", tag: str = "v1") -> PushedArtifact:
     """runwasi ``oci-tar-builder`` image with the bytecodealliance component layer type."""
-    layer = Blob(BCA_COMPONENT_LAYER, wasm.component())
+    layer = Blob(BCA_COMPONENT_LAYER, components.greeter_component())
     config = _image_config("wasip2", "wasm", entrypoint=["component.wasm"])
     return _push_artifact(pusher, repository, tag, config, [layer],
                           name="wasm-layers-component", kind=ArtifactKind.COMPONENT,
@@ -228,6 +269,27 @@ def _push_artifact(
     )
 
 
+def _component_artifact(
+    pusher: Pusher,
+    repository: str,
+    tag: str,
+    data: bytes,
+    *,
+    title: str,
+    name: str,
+    exports: tuple[str, ...],
+    imports: tuple[str, ...],
+) -> PushedArtifact:
+    """A component as a CNCF Wasm artifact (``os: wasip2``, one ``application/wasm`` layer), with
+    the ``component`` block rust-oci-wasm writes when it knows the world (left out if not)."""
+    layer = Blob(WASM_LAYER, data, {"org.opencontainers.image.title": title})
+    block = {"exports": list(exports), "imports": list(imports)} if imports else {"exports": list(exports)}
+    config = _wasm_config(layer, os="wasip2", component=block)
+    return _push_artifact(pusher, repository, tag, config, [layer],
+                          name=name, kind=ArtifactKind.COMPONENT, layout=ArtifactLayout.CNCF_WASM,
+                          platform="wasip2/wasm", config_media_type=WASM_CONFIG, exports=exports)
+
+
 def _index_artifact(
     pusher: Pusher,
     repository: str,
@@ -276,6 +338,7 @@ def _image_config(
     entrypoint: list[str] | None = None,
     labels: dict[str, str] | None = None,
     diff_ids: list[str] | None = None,
+    user: str | None = None,
 ) -> Blob:
     """An OCI image config. Only tar layers have diff_ids (callers pass them): containerd builds
     the container's snapshot chain from diff_ids, so listing a Wasm layer there makes container
@@ -285,6 +348,8 @@ def _image_config(
         inner["Entrypoint"] = entrypoint
     if labels:
         inner["Labels"] = labels
+    if user:
+        inner["User"] = user
     doc = {
         "created": CREATED,
         "architecture": architecture,
