@@ -88,8 +88,11 @@ def example_apps() -> set[tuple[str, str]]:
 
 
 def apply_examples(cluster: Cluster) -> ExampleImages:
-    say(f"pushing the example artifacts to the local registry {REGISTRY}")
-    images = push_examples(REGISTRY)
+    say(f"building the example greeter from examples/greeter (cached) and pushing the example artifacts to "
+        f"the local registry {REGISTRY}")
+    images = push_examples(REGISTRY)  # examples/greeter-http:v1 is the real wasi:http component
+    print(f"{images.component.reference} ({images.component.digest[:19]}): examples/greeter/greeter.c "
+          "as a wasi:http component", flush=True)
     say("applying examples/")
     for name in EXAMPLES:
         cluster.kubectl("apply", "-f", str(REPO / "examples" / name))
