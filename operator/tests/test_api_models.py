@@ -733,3 +733,101 @@ def test_cel_label_values_follow_the_label_syntax(value: str, ok: bool) -> None:
 def test_cel_runtime_node_selector_keys_are_checked_too() -> None:
     assert runtime_violations(nodeSelector={"bad key": "ready"}) != []
     assert runtime_violations(nodeSelector={"wasmkube.dev/shim-spin": "ready"}) == []
+
+
+# --- Spin variables, OpenTelemetry, shutdown ------------------------------------------------------
+
+# Spin's own examples of good and bad variable names (spin-expressions' key tests), plus a few more.
+SPIN_NAMES_OK = ["a", "abc", "a1b2c3", "a_1", "a_1_b_3", "api_token", "x9"]
+SPIN_NAMES_BAD = ["aX", "1bc", "_x", "x.y", "x_", "a__b", "x-y", "API_TOKEN", "a b", "é"]
+
+
+@pytest.mark.parametrize("name", SPIN_NAMES_OK)
+def test_cel_spin_variable_names_accept_what_spin_accepts(name: str) -> None:
+    assert app_violations(variables=[{"name": name, "value": "v"}]) == []
+
+
+@pytest.mark.parametrize("name", SPIN_NAMES_BAD)
+def test_cel_spin_variable_names_refuse_what_spin_refuses(name: str) -> None:
+    (message,) = app_violations(variables=[{"name": name, "value": "v"}])
+    assert message.startswith("variables[].name must be a Spin variable name")
+
+
+def test_spin_variable_env_name_is_upper_cased() -> None:
+    spec = WasmAppSpec.model_validate(spec_body(variables=[{"name": "api_token_2", "value": "x"}]))
+    assert spec.variables is not None and spec.variables[0].env_name == "SPIN_VARIABLE_API_TOKEN_2"
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [{"name": "a"}, {"name": "a", "value": "1", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+    ids=["neither", "both"],
+)
+def test_cel_spin_variable_sets_exactly_one_of_value_or_value_from(variable: dict[str, Any]) -> None:
+    assert app_violations(variables=[variable]) == ["variables[]: set exactly one of value or valueFrom"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [{}, {"secretKeyRef": {"name": "s", "key": "k"}, "configMapKeyRef": {"name": "c", "key": "k"}}],
+    ids=["none", "both"],
+)
+def test_cel_spin_variable_source_names_exactly_one_object(source: dict[str, Any]) -> None:
+    messages = app_violations(variables=[{"name": "a", "valueFrom": source}])
+    assert messages == ["variables[].valueFrom: set exactly one of secretKeyRef or configMapKeyRef"]
+
+
+def test_cel_spin_variable_names_must_be_unique() -> None:
+    messages = app_violations(variables=[{"name": "a", "value": "1"}, {"name": "a", "value": "2"}])
+    assert messages == ["variables[].name must be unique"]
+
+
+def test_spin_variable_source_only_takes_secret_and_config_map_keys() -> None:
+    with pytest.raises(ValidationError):
+        WasmAppSpec.model_validate(
+            spec_body(variables=[{"name": "a", "valueFrom": {"secretKeyRef": {"name": "Bad Name", "key": "k"}}}])
+        )
+
+
+OTEL_URLS_OK = [
+    "http://otel-collector.observability:4318",
+    "https://otel.example.com",
+    "http://10.0.0.7:4317",
+    "http://[fd00::1]:4318/v1/traces",
+    "http://collector:4318/v1/traces",
+]
+OTEL_URLS_BAD = ["otel-collector:4318", "ftp://x", "http://", "http://a b", "grpc://collector:4317", "http://-x"]
+
+
+@pytest.mark.parametrize("url", OTEL_URLS_OK)
+def test_cel_otel_endpoints_accept_urls(url: str) -> None:
+    otel = {"endpoint": url, "tracesEndpoint": url, "metricsEndpoint": url, "logsEndpoint": url}
+    assert app_violations(otel=otel) == []
+    assert runtime_violations(otel=otel) == []
+
+
+@pytest.mark.parametrize("url", OTEL_URLS_BAD)
+@pytest.mark.parametrize("field", ["endpoint", "tracesEndpoint", "metricsEndpoint", "logsEndpoint"])
+def test_cel_otel_endpoints_refuse_non_urls(url: str, field: str) -> None:
+    (message,) = app_violations(otel={field: url})
+    assert message.startswith(f"otel.{field} must be an http:// or https:// URL")
+    assert runtime_violations(otel={field: url}) == [message]
+
+
+def test_otel_protocol_is_one_of_the_specified_values() -> None:
+    spec = WasmRuntimeSpec.model_validate({"handler": "spin", "otel": {"protocol": "http/protobuf"}})
+    assert spec.otel is not None and spec.otel.protocol is not None and spec.otel.protocol.value == "http/protobuf"
+    with pytest.raises(ValidationError):
+        WasmRuntimeSpec.model_validate({"handler": "spin", "otel": {"protocol": "thrift"}})
+
+
+def test_cel_grace_period_must_outlast_the_drain() -> None:
+    assert app_violations(drainSeconds=10, terminationGracePeriodSeconds=11) == []
+    (message,) = app_violations(drainSeconds=10, terminationGracePeriodSeconds=10)
+    assert message.startswith("terminationGracePeriodSeconds must be longer than drainSeconds")
+
+
+@pytest.mark.parametrize("seconds", [-1, 301])
+def test_drain_seconds_out_of_range_are_refused(seconds: int) -> None:
+    with pytest.raises(ValidationError):
+        WasmAppSpec.model_validate(spec_body(drainSeconds=seconds))

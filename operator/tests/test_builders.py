@@ -28,7 +28,7 @@ from wasmkube.builders.identity import (
     selector_labels,
     selector_string,
 )
-from wasmkube.builders.pod import DEFAULT_COMMAND, POD_USER_ID
+from wasmkube.builders.pod import DEFAULT_COMMAND, DEFAULT_DRAIN_SECONDS, POD_USER_ID
 from wasmkube.builders.runtime_choice import select_runtime
 from wasmkube.builders.runtimeclass import build_runtime_class
 from wasmkube.builders.scheduling import merge_node_selectors
@@ -341,13 +341,37 @@ def test_deployment_explicit_command_and_args(make_app: MakeApp, runtime: WasmRu
 
 def test_env_starts_with_listen_address_then_user_env(make_app: MakeApp, make_runtime: MakeRuntime) -> None:
     runtime = make_runtime(listenAddressEnv="SPIN_HTTP_LISTEN_ADDR")
-    user_env = [{"name": "A", "value": "1"}, {"name": "SPIN_HTTP_LISTEN_ADDR", "value": "x"}]
-    app = make_app(ports=[HTTP_PORT], env=user_env)
+    app = make_app(ports=[HTTP_PORT], env=[{"name": "A", "value": "1"}])
     assert container(build_deployment(app, runtime, PINNED))["env"] == [
         {"name": "SPIN_HTTP_LISTEN_ADDR", "value": "0.0.0.0:8080"},
         {"name": "A", "value": "1"},
-        {"name": "SPIN_HTTP_LISTEN_ADDR", "value": "x"},
     ]
+
+
+def test_listen_address_follows_the_declared_http_port(make_app: MakeApp, make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime(listenAddressEnv="WASMTIME_HTTP_PROXY_SOCKET_ADDR", defaultPort=8080)
+    app = make_app(ports=[{"name": "metrics", "containerPort": 9090}, {"name": "http-api", "containerPort": 3000}])
+    (entry,) = container(build_deployment(app, runtime, PINNED))["env"]
+    assert entry == {"name": "WASMTIME_HTTP_PROXY_SOCKET_ADDR", "value": "0.0.0.0:3000"}
+
+
+def test_listen_address_follows_the_runtime_default_port_of_a_service(
+    make_app: MakeApp, make_runtime: MakeRuntime
+) -> None:
+    runtime = make_runtime(listenAddressEnv="LISTEN", defaultPort=3000)
+    (entry,) = container(build_deployment(make_app(service={}), runtime, PINNED))["env"]
+    assert entry == {"name": "LISTEN", "value": "0.0.0.0:3000"}
+
+
+def test_explicit_env_wins_over_the_listen_address_and_is_listed_once(
+    make_app: MakeApp, make_runtime: MakeRuntime
+) -> None:
+    """env is a map keyed by name under server-side apply: a second entry of a name would make the
+    whole Deployment apply fail, so the generated one is dropped rather than shadowed."""
+    runtime = make_runtime(listenAddressEnv="SPIN_HTTP_LISTEN_ADDR")
+    user_env = [{"name": "A", "value": "1"}, {"name": "SPIN_HTTP_LISTEN_ADDR", "value": "127.0.0.1:9000"}]
+    app = make_app(ports=[HTTP_PORT], env=user_env)
+    assert container(build_deployment(app, runtime, PINNED))["env"] == user_env
 
 
 def test_no_listen_address_without_an_http_port(make_app: MakeApp, make_runtime: MakeRuntime) -> None:
@@ -427,7 +451,9 @@ def test_explicit_probe_is_honoured(make_app: MakeApp, runtime: WasmRuntime) -> 
         "periodSeconds": 2,
         "timeoutSeconds": 3,
     }
-    assert app_container["livenessProbe"]["httpGet"]["path"] == "/"  # the others are still defaulted
+    # The others are still defaulted, on the path the user said means "ready".
+    assert app_container["livenessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert app_container["startupProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
 
 
 def test_explicit_probe_alone_when_defaults_are_off(make_app: MakeApp, runtime: WasmRuntime) -> None:
@@ -869,3 +895,188 @@ def test_conflicting_node_selectors_are_a_scheduling_conflict() -> None:
     assert caught.value.reason == "SchedulingConflict"
     assert "wasm='wasmtime'" in caught.value.message
     assert "'spin'" in caught.value.message
+
+
+# --- HTTP apps: probe defaults, draining, rollout, termination message -----------------------------
+
+
+def test_default_probe_timings_suit_wasm_start_times(make_app: MakeApp, runtime: WasmRuntime) -> None:
+    app_container = container(build_deployment(make_app(ports=[HTTP_PORT]), runtime, PINNED))
+    startup, readiness, liveness = (app_container[p] for p in ("startupProbe", "readinessProbe", "livenessProbe"))
+    # Fast modules are seen Ready within a second; a big component may compile for up to two minutes.
+    assert startup["periodSeconds"] == 1
+    assert startup["periodSeconds"] * startup["failureThreshold"] == 120
+    assert readiness == {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 5, "timeoutSeconds": 2,
+                         "failureThreshold": 3}  # fmt: skip
+    assert liveness["timeoutSeconds"] >= readiness["timeoutSeconds"]  # the most patient: it restarts the pod
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] == 30
+
+
+def test_defaulted_probes_use_the_startup_path_without_a_readiness_probe(
+    make_app: MakeApp, runtime: WasmRuntime
+) -> None:
+    app = make_app(ports=[HTTP_PORT], probes={"startup": {"path": "/started"}, "liveness": {"path": "/live"}})
+    app_container = container(build_deployment(app, runtime, PINNED))
+    assert app_container["readinessProbe"]["httpGet"] == {"path": "/started", "port": "http"}
+    assert app_container["livenessProbe"] == {"httpGet": {"path": "/live", "port": "http"}}
+
+
+def test_defaulted_probes_use_the_liveness_path_when_only_it_is_given(make_app: MakeApp, runtime: WasmRuntime) -> None:
+    app = make_app(ports=[HTTP_PORT], probes={"liveness": {"path": "/healthz", "port": 9000}})
+    app_container = container(build_deployment(app, runtime, PINNED))
+    assert app_container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 9000}
+    assert app_container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": 9000}
+    assert app_container["startupProbe"]["failureThreshold"] == 120
+
+
+def test_every_container_reports_its_last_log_lines_when_it_fails(make_app: MakeApp, runtime: WasmRuntime) -> None:
+    for app in (make_app(), make_app(ports=[HTTP_PORT])):
+        assert container(build_deployment(app, runtime, PINNED))["terminationMessagePolicy"] == "FallbackToLogsOnError"
+
+
+def test_http_app_drains_with_a_pre_stop_sleep(make_app: MakeApp, runtime: WasmRuntime) -> None:
+    deployment = build_deployment(make_app(ports=[HTTP_PORT]), runtime, PINNED)
+    assert container(deployment)["lifecycle"] == {"preStop": {"sleep": {"seconds": DEFAULT_DRAIN_SECONDS}}}
+    assert "terminationGracePeriodSeconds" not in pod_spec(deployment)  # Kubernetes' 30 s outlast 5 s
+
+
+def test_app_without_http_port_has_no_pre_stop_hook(make_app: MakeApp, runtime: WasmRuntime) -> None:
+    deployment = build_deployment(make_app(ports=[{"name": "grpc", "containerPort": 9000}]), runtime, PINNED)
+    assert "lifecycle" not in container(deployment)
+    assert "terminationGracePeriodSeconds" not in pod_spec(deployment)
+
+
+def test_drain_seconds_zero_turns_the_hook_off(make_app: MakeApp, runtime: WasmRuntime) -> None:
+    assert "lifecycle" not in container(build_deployment(make_app(ports=[HTTP_PORT], drainSeconds=0), runtime, PINNED))
+
+
+def test_drain_seconds_can_be_asked_for_without_an_http_port(make_app: MakeApp, runtime: WasmRuntime) -> None:
+    lifecycle = container(build_deployment(make_app(drainSeconds=3), runtime, PINNED))["lifecycle"]
+    assert lifecycle == {"preStop": {"sleep": {"seconds": 3}}}
+
+
+@pytest.mark.parametrize(("drain", "grace"), [(20, None), (25, 35), (60, 70), (300, 310)])
+def test_grace_period_always_outlasts_the_drain(
+    make_app: MakeApp, runtime: WasmRuntime, drain: int, grace: int | None
+) -> None:
+    spec = pod_spec(build_deployment(make_app(ports=[HTTP_PORT], drainSeconds=drain), runtime, PINNED))
+    assert spec.get("terminationGracePeriodSeconds") == grace
+    assert (grace or 30) >= drain + 10
+
+
+def test_explicit_grace_period_is_used_and_shortens_the_default_drain(make_app: MakeApp, runtime: WasmRuntime) -> None:
+    deployment = build_deployment(make_app(ports=[HTTP_PORT], terminationGracePeriodSeconds=3), runtime, PINNED)
+    assert pod_spec(deployment)["terminationGracePeriodSeconds"] == 3
+    assert container(deployment)["lifecycle"]["preStop"]["sleep"]["seconds"] == 2
+
+
+def test_explicit_grace_period_of_one_second_leaves_no_time_to_drain(make_app: MakeApp, runtime: WasmRuntime) -> None:
+    deployment = build_deployment(make_app(ports=[HTTP_PORT], terminationGracePeriodSeconds=1), runtime, PINNED)
+    assert "lifecycle" not in container(deployment)
+
+
+def test_http_app_rolls_out_without_losing_a_serving_pod(make_app: MakeApp, runtime: WasmRuntime) -> None:
+    assert build_deployment(make_app(ports=[HTTP_PORT]), runtime, PINNED)["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"},
+    }
+    assert "strategy" in build_deployment(make_app(service={}), runtime, PINNED)["spec"]  # the runtime's port
+
+
+def test_declared_strategy_wins_over_the_http_default(make_app: MakeApp, runtime: WasmRuntime) -> None:
+    app = make_app(ports=[HTTP_PORT], strategy={"type": "Recreate"})
+    assert build_deployment(app, runtime, PINNED)["spec"]["strategy"] == {"type": "Recreate"}
+
+
+# --- Spin variables -------------------------------------------------------------------------------
+
+
+def test_spin_variables_become_spin_variable_env(make_app: MakeApp, runtime: WasmRuntime) -> None:
+    app = make_app(
+        variables=[
+            {"name": "greeting", "value": "hi"},
+            {"name": "api_token_2", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+            {"name": "mode", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "mode", "optional": True}}},
+            {"name": "empty", "value": ""},
+        ]
+    )
+    assert container(build_deployment(app, runtime, PINNED, ArtifactKind.SPIN_APP))["env"] == [
+        {"name": "SPIN_VARIABLE_GREETING", "value": "hi"},
+        {"name": "SPIN_VARIABLE_API_TOKEN_2", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+        {"name": "SPIN_VARIABLE_MODE",
+         "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "mode", "optional": True}}},
+        {"name": "SPIN_VARIABLE_EMPTY", "value": ""},
+    ]  # fmt: skip
+
+
+def test_spin_variables_come_after_the_listen_address_and_before_env(
+    make_app: MakeApp, make_runtime: MakeRuntime
+) -> None:
+    runtime = make_runtime(listenAddressEnv="SPIN_HTTP_LISTEN_ADDR")
+    app = make_app(ports=[HTTP_PORT], variables=[{"name": "a", "value": "1"}, {"name": "b", "value": "2"}],
+                   env=[{"name": "SPIN_VARIABLE_B", "value": "explicit"}])  # fmt: skip
+    assert container(build_deployment(app, runtime, PINNED, ArtifactKind.SPIN_APP))["env"] == [
+        {"name": "SPIN_HTTP_LISTEN_ADDR", "value": "0.0.0.0:8080"},
+        {"name": "SPIN_VARIABLE_A", "value": "1"},
+        {"name": "SPIN_VARIABLE_B", "value": "explicit"},
+    ]
+
+
+@pytest.mark.parametrize("kind", [ArtifactKind.MODULE, ArtifactKind.COMPONENT, None])
+def test_spin_variables_are_refused_for_other_apps(
+    make_app: MakeApp, runtime: WasmRuntime, kind: ArtifactKind | None
+) -> None:
+    with pytest.raises(SpecError) as caught:
+        build_children(make_app(variables=[{"name": "a", "value": "1"}]), runtime, PINNED, kind)
+    assert caught.value.reason == "VariablesNeedSpinApp"
+    assert "spec.variables" in caught.value.message and "use env" in caught.value.message
+
+
+def test_no_variables_is_fine_for_any_kind(make_app: MakeApp, runtime: WasmRuntime) -> None:
+    assert "env" not in container(build_deployment(make_app(), runtime, PINNED, ArtifactKind.MODULE))
+
+
+# --- OpenTelemetry --------------------------------------------------------------------------------
+
+OTEL_RUNTIME = {
+    "endpoint": "http://otel-collector.observability:4318",
+    "tracesEndpoint": "http://tempo.observability:4318/v1/traces",
+    "protocol": "http/protobuf",
+}
+
+
+def env_of(deployment: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in container(deployment).get("env", [])}
+
+
+def test_runtime_otel_becomes_the_standard_variables(make_app: MakeApp, make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime(otel={**OTEL_RUNTIME, "metricsEndpoint": "https://m:4318", "logsEndpoint": "https://l"})
+    assert env_of(build_deployment(make_app(), runtime, PINNED)) == {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4318",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://tempo.observability:4318/v1/traces",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://m:4318",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "https://l",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    }
+
+
+def test_app_otel_overrides_the_runtime_field_by_field(make_app: MakeApp, make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime(otel=OTEL_RUNTIME)
+    app = make_app(otel={"endpoint": "http://team-collector:4317", "protocol": "grpc"})
+    assert env_of(build_deployment(app, runtime, PINNED)) == {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://team-collector:4317",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://tempo.observability:4318/v1/traces",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+    }
+
+
+def test_app_otel_without_a_runtime_setting(make_app: MakeApp, runtime: WasmRuntime) -> None:
+    env = env_of(build_deployment(make_app(otel={"logsEndpoint": "http://logs:4318/v1/logs"}), runtime, PINNED))
+    assert env == {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://logs:4318/v1/logs"}
+
+
+def test_explicit_env_wins_over_otel(make_app: MakeApp, make_runtime: MakeRuntime) -> None:
+    app = make_app(env=[{"name": "OTEL_EXPORTER_OTLP_PROTOCOL", "value": "http/json"}])
+    env = container(build_deployment(app, make_runtime(otel=OTEL_RUNTIME), PINNED))["env"]
+    assert [e["name"] for e in env].count("OTEL_EXPORTER_OTLP_PROTOCOL") == 1
+    assert env[-1] == {"name": "OTEL_EXPORTER_OTLP_PROTOCOL", "value": "http/json"}

@@ -212,7 +212,7 @@ def render_documents(docs: Sequence[dict[str, Any]], kind: ArtifactKind) -> list
     out: list[dict[str, Any]] = [_offline(build_runtime_class(r)) for r in runtimes]
     for app in apps:
         runtime = select_runtime(app, runtimes, kind)
-        children = build_children(app, runtime, app.spec.image)
+        children = build_children(app, runtime, app.spec.image, kind)
         parts = (children.deployment, children.service, children.pods_service, children.autoscaler)
         out.extend(_offline(c) for c in parts if c)
     return out

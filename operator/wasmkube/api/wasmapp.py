@@ -28,6 +28,7 @@ from wasmkube.api.common import (
 )
 from wasmkube.api.scaletozero import SPEC_RULES as SCALE_TO_ZERO_RULES
 from wasmkube.api.scaletozero import ScaleToZero
+from wasmkube.api.telemetry import OtlpExporter
 
 # An OCI reference: [registry[:port]/]path[:tag][@sha256:digest]. Checked with CEL so that
 # `kubectl apply` answers with a sentence instead of a regular expression.
@@ -38,6 +39,7 @@ IMAGE_REFERENCE_REGEX = (
 )
 
 MAX_REPLICAS = 1000
+MAX_DRAIN_SECONDS = 300
 
 
 class UpdatePolicy(StrEnum):
@@ -105,6 +107,71 @@ class EnvFromSource(KubeModel):
             )
         )
     )
+
+
+# Spin's own rule for variable names (spin-expressions `Key::validate`): lower-case ASCII letters,
+# digits and single underscores, starting with a letter and not ending with an underscore. Spin's
+# environment provider reads `SPIN_VARIABLE_<NAME>`, the name upper-cased.
+SPIN_VARIABLE_NAME_PATTERN = r"^[a-z](_?[a-z0-9])*$"
+SPIN_VARIABLE_ENV_PREFIX = "SPIN_VARIABLE_"
+
+
+class KeySelector(KubeModel):
+    """One key of a ConfigMap or Secret in the app's namespace."""
+
+    name: DnsSubdomain
+    """Name of the ConfigMap or Secret."""
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+    """The key whose value is used."""
+    optional: bool | None = None
+    """Start even if the object or the key does not exist (the variable is then unset)."""
+
+
+class VariableSource(KubeModel):
+    """Where a Spin variable's value comes from: exactly one of secretKeyRef or configMapKeyRef."""
+
+    secret_key_ref: KeySelector | None = None
+    """A key of a Secret (for credentials: the value never appears in the WasmApp)."""
+    config_map_key_ref: KeySelector | None = None
+    """A key of a ConfigMap."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            cel(
+                "has(self.secretKeyRef) != has(self.configMapKeyRef)",
+                "variables[].valueFrom: set exactly one of secretKeyRef or configMapKeyRef",
+            )
+        )
+    )
+
+
+class SpinVariable(KubeModel):
+    """A Spin application variable, given to the app as `SPIN_VARIABLE_<NAME>` (Spin's environment
+    variable provider). Only for Spin apps (artifact kind SpinApp)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    """Variable name as the Spin manifest declares it: lower-case letters, digits and single underscores, starting
+    with a letter and not ending with an underscore (e.g. `api_token`)."""
+    value: Annotated[str, Field(max_length=1048576)] | None = None
+    """Literal value."""
+    value_from: VariableSource | None = None
+    """Take the value from a Secret or ConfigMap key."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            cel(
+                f"self.name.matches('{SPIN_VARIABLE_NAME_PATTERN}')",
+                "variables[].name must be a Spin variable name: lower-case letters, digits and single underscores, "
+                "starting with a letter and not ending with an underscore (e.g. api_token)",
+                ".name",
+            ),
+            cel("has(self.value) != has(self.valueFrom)", "variables[]: set exactly one of value or valueFrom"),
+        )
+    )
+
+    @property
+    def env_name(self) -> str:
+        return SPIN_VARIABLE_ENV_PREFIX + self.name.upper()
 
 
 ResourceList = Annotated[dict[str, Quantity], Field(max_length=16)]
@@ -300,6 +367,18 @@ _SPEC_RULES = [
         ".ports",
     ),
     cel(
+        "!has(self.variables) || self.variables.all(v, self.variables.exists_one(w, w.name == v.name))",
+        "variables[].name must be unique",
+        ".variables",
+    ),
+    cel(
+        "!has(self.terminationGracePeriodSeconds) || !has(self.drainSeconds) || "
+        "self.terminationGracePeriodSeconds > self.drainSeconds",
+        "terminationGracePeriodSeconds must be longer than drainSeconds: the grace period includes the drain, and "
+        "the module needs time to stop after it",
+        ".terminationGracePeriodSeconds",
+    ),
+    cel(
         "!has(self.ports) || self.ports.all(p, !has(p.name) || "
         "self.ports.filter(q, has(q.name) && q.name == p.name).size() == 1)",
         "ports[].name must be unique",
@@ -371,6 +450,19 @@ class WasmAppSpec(KubeModel):
     autoscaling: Autoscaling | None = None
     """Scale between minReplicas and maxReplicas with a HorizontalPodAutoscaler (needs resources.requests.cpu). Not
     allowed together with replicas."""
+    drain_seconds: Annotated[int, Field(ge=0, le=MAX_DRAIN_SECONDS)] | None = None
+    """Seconds a stopping pod keeps serving before its module gets SIGTERM, so Services and load balancers stop
+    sending it requests first (a preStop `sleep`, run by the kubelet: the Wasm container has no shell). Default 5 for
+    apps with an HTTP port, none otherwise; 0 turns it off."""
+    termination_grace_period_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
+    """Seconds from the stop request until the pod is killed, drain included (default 30, or drainSeconds + 10 when
+    that is longer). Must be longer than drainSeconds."""
+    variables: Annotated[list[SpinVariable], Field(max_length=128)] | None = None
+    """Spin application variables (Spin apps only), passed as SPIN_VARIABLE_<NAME> environment variables. An `env`
+    entry of the same name wins."""
+    otel: OtlpExporter | None = None
+    """OpenTelemetry export for this app; each field set here overrides the runtime's `otel` field of the same
+    name."""
     scale_to_zero: ScaleToZero | None = None
     """Go to 0 replicas when idle and wake on the next request, which the activator holds meanwhile (needs a
     Service; works with autoscaling: the autoscaler scales between 1 and maxReplicas, scale to zero between 0 and 1)."""

@@ -18,6 +18,7 @@ from wasmkube.api.common import (
     cel,
     cel_rules,
 )
+from wasmkube.api.telemetry import OtlpExporter
 
 # containerd runtime handler names: what follows `runtimes.` in containerd's CRI config.
 HandlerName = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
@@ -56,6 +57,9 @@ class WasmRuntimeSpec(KubeModel):
     listen_address_env: Annotated[str, Field(max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
     """Environment variable that tells the shim where to listen (e.g. WASMTIME_HTTP_PROXY_SOCKET_ADDR,
     SPIN_HTTP_LISTEN_ADDR); set to 0.0.0.0:<http port> for apps with an HTTP port."""
+    otel: OtlpExporter | None = None
+    """OpenTelemetry export for every app on this runtime (e.g. the cluster's collector), as the standard
+    OTEL_EXPORTER_OTLP_* variables. A WasmApp's `otel` overrides it field by field; its `env` wins over both."""
 
     model_config = ConfigDict(
         json_schema_extra=cel_rules(

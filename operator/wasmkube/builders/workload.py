@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from wasmkube.api.artifact import ArtifactKind
 from wasmkube.api.wasmapp import WasmApp
 from wasmkube.api.wasmruntime import WasmRuntime
 from wasmkube.builders.errors import SpecError
@@ -17,12 +18,19 @@ from wasmkube.builders.identity import (
     owner_reference,
     selector_labels,
 )
-from wasmkube.builders.pod import build_pod_template, effective_ports
+from wasmkube.builders.pod import build_pod_template, effective_ports, http_port
 from wasmkube.builders.scaletozero import build_pods_service, with_metrics_endpoint
 from wasmkube.builders.scheduling import merge_node_selectors
 
 DEFAULT_REPLICAS = 1
 REVISION_HISTORY_LIMIT = 5
+# For an app that serves HTTP and declares no strategy: never take a serving pod away before its
+# replacement is Ready (maxUnavailable 0), surging by Kubernetes' default 25% (at least one pod).
+HTTP_MAX_SURGE = "25%"
+
+
+def http_rollout_strategy() -> dict[str, Any]:
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": HTTP_MAX_SURGE}}
 
 
 def stamp_hash(obj: dict[str, Any]) -> dict[str, Any]:
@@ -49,14 +57,17 @@ def _metadata(app: WasmApp, runtime: WasmRuntime) -> dict[str, Any]:
     }
 
 
-def build_deployment(app: WasmApp, runtime: WasmRuntime, image: str) -> dict[str, Any]:
+def build_deployment(
+    app: WasmApp, runtime: WasmRuntime, image: str, kind: ArtifactKind | None = None
+) -> dict[str, Any]:
+    """`kind` is the artifact kind the registry reported (None when not known, e.g. in tests)."""
     spec = app.spec
     # Checked here too (not only by admission) so `wasmkube render` reports it offline.
     merge_node_selectors(runtime.spec.node_selector or {}, spec.node_selector or {})
     deployment_spec: dict[str, Any] = {
         "selector": {"matchLabels": selector_labels(app.name)},
         "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
-        "template": build_pod_template(app, runtime, image),
+        "template": build_pod_template(app, runtime, image, kind),
     }
     if spec.scale_to_zero is not None:
         with_metrics_endpoint(deployment_spec["template"])
@@ -67,6 +78,8 @@ def build_deployment(app: WasmApp, runtime: WasmRuntime, image: str) -> dict[str
         deployment_spec["replicas"] = spec.replicas if spec.replicas is not None else DEFAULT_REPLICAS
     if spec.strategy:
         deployment_spec["strategy"] = spec.strategy.model_dump(by_alias=True, exclude_none=True, mode="json")
+    elif http_port(effective_ports(app, runtime)) is not None:
+        deployment_spec["strategy"] = http_rollout_strategy()
     return stamp_hash(
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _metadata(app, runtime), "spec": deployment_spec}
     )
@@ -162,10 +175,11 @@ class Children:
     pods_service: dict[str, Any] | None = None  # scaleToZero only: `<app>-pods`, whose slices list the pods
 
 
-def build_children(app: WasmApp, runtime: WasmRuntime, image: str) -> Children:
-    """The whole desired state of one app, from its spec, its runtime and the pinned image."""
+def build_children(app: WasmApp, runtime: WasmRuntime, image: str, kind: ArtifactKind | None = None) -> Children:
+    """The whole desired state of one app, from its spec, its runtime, the pinned image and the
+    artifact's kind (Spin variables need a Spin app)."""
     return Children(
-        deployment=build_deployment(app, runtime, image),
+        deployment=build_deployment(app, runtime, image, kind),
         service=build_service(app, runtime),
         autoscaler=build_autoscaler(app, runtime),
         pods_service=_stamped(build_pods_service(app, build_service(app, runtime))),

@@ -160,7 +160,7 @@ async def _decide(
             spec_changed=previous.get("observedGeneration") != app.generation,
         )
         runtime = select_runtime(app, _runtimes(ctx), pin.artifact.kind)
-        children = build_children(app, runtime, pin.artifact.pinned_image)
+        children = build_children(app, runtime, pin.artifact.pinned_image, pin.artifact.kind)
         deployment = await _apply_children(ctx, app, children)
         verdict = eligibility_verdict(app, runtime, _nodes(ctx)) or rollout_verdict(deployment)
         requeue = seconds_until_next_check(app, pin.artifact, time.time())
