@@ -38,7 +38,9 @@ from .toolchain import COMPONENTIZE_PY, JCO, SPIN_SDK, WASM_TOOLS, ToolUnavailab
 
 REPO = Path(__file__).resolve().parents[2]
 GREETER_DIR = REPO / "examples" / "greeter"
-COMPONENTS_DIR = Path(__file__).resolve().parent / "components"
+# Not "components/": a directory beside components.py with that name makes type checkers resolve
+# `e2e.registry.components` to the directory (a namespace package) instead of the module.
+COMPONENTS_DIR = Path(__file__).resolve().parent / "component_sources"
 
 BUILD_TIMEOUT = 300.0  # seconds per tool call; componentize-py takes 15-30 s on a busy machine
 WASM_CLANG_FLAGS = ("--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-Wall", "-Wextra", "-Werror")
@@ -97,11 +99,13 @@ def spin_import_component() -> bytes:
 
 
 def python_http_component() -> bytes:
-    """A wasi:http handler in Python (e2e/registry/components/python/app.py) built by
+    """A wasi:http handler in Python (e2e/registry/component_sources/python/app.py) built by
     componentize-py: ``/`` answers ``<GREETING or hello> (python)``, ``/healthz`` 200.
 
     It carries CPython (about 18 MB) and imports wasi:cli/* for its runtime, so it is the test
-    for large pulls, slow first compiles and hosts that must offer the CLI interfaces.
+    for large pulls, slow first compiles and hosts that must offer the CLI interfaces. Unlike the
+    C builds it is not bit-reproducible (componentize-py's snapshot differs per build), so its
+    digest is stable only as long as the cache holds it.
     """
     python = COMPONENTS_DIR / "python"
     sources = [python / "app.py", python / "world.wit"]
@@ -110,7 +114,7 @@ def python_http_component() -> bytes:
 
 
 def command_component() -> bytes:
-    """A ``wasi:cli/run`` component (e2e/registry/components/command/command.c): prints its argv
+    """A ``wasi:cli/run`` component (e2e/registry/component_sources/command/command.c): prints its argv
     and ``WASMKUBE_GREETING``, then exits with ``EXIT_CODE`` (default 0).
 
     WASI 0.2's ``exit`` carries only ok/error, so a host reports any non-zero code as 1.

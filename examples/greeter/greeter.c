@@ -84,7 +84,7 @@ __attribute__((export_name("cabi_realloc"))) void *cabi_realloc(void *ptr, size_
     return out;
 }
 
-#ifndef GREETER_FIND_GREETING /* a test variant reads it elsewhere (e2e/registry/components/spin) */
+#ifndef GREETER_FIND_GREETING /* a test variant reads it elsewhere (e2e/registry/component_sources/spin) */
 #define GREETER_FIND_GREETING find_greeting
 #endif
 
