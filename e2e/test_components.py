@@ -6,6 +6,7 @@ most of it componentize-py), later runs read the cache.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import io
 import json
@@ -15,14 +16,27 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import requests
 
-from e2e.registry import components, reference_host, toolchain
+from e2e.registry import artifacts, components, reference_host, toolchain
+from e2e.registry import fixtures as _fixtures
+from e2e.registry.fixtures import ResolverFactory
+from e2e.registry.pusher import Pusher
+from e2e.registry.server import RegistryServer
+from e2e.registry.toolchain import ToolUnavailable
+from wasmkube.api.artifact import ArtifactKind, ArtifactLayout
+
+# Fixtures live in e2e/registry/fixtures.py; binding them here is how pytest finds them.
+plain_registry = _fixtures.plain_registry
+auth_registry = _fixtures.auth_registry
+plain_pusher = _fixtures.plain_pusher
+make_resolver = _fixtures.make_resolver
 
 GREETING = "hello from a test"
 SLOW_MS = 400
@@ -240,3 +254,47 @@ def test_native_image_tar_is_one_static_file_run_as_nobody() -> None:
         assert (member.name, member.mode) == ("greeter", 0o755)
         binary = layer.extractfile(member).read()  # type: ignore[union-attr]
     assert binary[:4] == b"\x7fELF" and b"/lib64/ld-linux" not in binary  # static: no interpreter
+
+
+# -- pushed as artifacts, classified by the operator's resolver -------------------------------
+
+
+@pytest.mark.parametrize(("push", "kind", "layout", "exports", "built"), [
+    (artifacts.greeter_http, ArtifactKind.COMPONENT, ArtifactLayout.CNCF_WASM, (components.HTTP_HANDLER,),
+     components.greeter_component),
+    (artifacts.spin_import_http, ArtifactKind.COMPONENT, ArtifactLayout.CNCF_WASM, (components.HTTP_HANDLER,),
+     components.spin_import_component),
+    (artifacts.cli_command, ArtifactKind.COMPONENT, ArtifactLayout.CNCF_WASM, (components.CLI_RUN,),
+     components.command_component),
+    (artifacts.python_http, ArtifactKind.COMPONENT, ArtifactLayout.CNCF_WASM, (components.HTTP_HANDLER,),
+     components.python_http_component),
+    (artifacts.native_greeter, ArtifactKind.CONTAINER, ArtifactLayout.CONTAINER_IMAGE, (), None),
+], ids=["greeter", "spin-import", "command", "python", "native"])
+async def test_push_helpers_give_artifacts_the_resolver_classifies(
+    push: Callable[[Pusher], artifacts.PushedArtifact], kind: ArtifactKind, layout: ArtifactLayout,
+    exports: tuple[str, ...], built: Callable[[], bytes] | None, plain_pusher: Pusher,
+    plain_registry: RegistryServer, make_resolver: ResolverFactory,
+) -> None:
+    expected = push(plain_pusher)
+    art = await make_resolver().resolve(expected.reference)
+    assert (art.kind, art.layout, art.exports, art.digest) == (kind, layout, exports, expected.digest)
+    assert art.platform == ("linux/amd64" if built is None else "wasip2/wasm")
+    if built is not None:  # the one layer is the built component, byte for byte
+        repository = expected.reference.split("/", 1)[1].rsplit(":", 1)[0]
+        media_type, data = await asyncio.to_thread(only_layer, plain_registry.host, repository, expected.digest)
+        assert (media_type, data) == (artifacts.WASM_LAYER, built())
+
+
+def only_layer(host: str, repository: str, digest: str) -> tuple[str, bytes]:
+    """(media type, bytes) of the single layer of manifest ``digest``."""
+    base = f"http://{host}/v2/{repository}"
+    manifest = requests.get(f"{base}/manifests/{digest}", headers={"Accept": artifacts.OCI_MANIFEST}, timeout=30)
+    (layer,) = manifest.json()["layers"]
+    return layer["mediaType"], requests.get(f"{base}/blobs/{layer['digest']}", timeout=60).content
+
+
+def test_a_failing_build_step_names_its_tool() -> None:
+    with pytest.raises(ToolUnavailable, match=r"^clang failed"):
+        components._run("clang", ["clang", "--target=wasm32-wasi", "-c", "/nonexistent.c"])
+    with pytest.raises(ToolUnavailable, match="no-such-compiler not found"):
+        components._require("no-such-compiler", "install it")

@@ -8,7 +8,8 @@ Every component here is real: built from source by :mod:`.components` (cached), 
 runs one exercises what a user's component would.
 
 Everything is deterministic (fixed timestamps, canonical JSON, reproducible tar+gzip, reproducible
-builds), so the same run pushes the same digests and a warm registry dedupes every blob.
+C builds, cached builds), so the same run pushes the same digests and a warm registry dedupes
+every blob.
 """
 
 from __future__ import annotations
