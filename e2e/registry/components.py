@@ -185,7 +185,17 @@ def _cached(name: str, sources: Iterable[Path], parameters: Iterable[str], build
     with tempfile.TemporaryDirectory(prefix=f"wasmkube-{name}-") as tmp:
         data = build(Path(tmp)).read_bytes()
     write_atomic(cached, data)
+    _drop_stale(cached, name, suffix)
     return data
+
+
+def _drop_stale(current: Path, name: str, suffix: str) -> None:
+    """Remove builds of ``name`` under older keys (an edited source, a new pin): the Python
+    component alone is 18 MB a build, and nothing asks for an old key again."""
+    stale = re.compile(rf"{re.escape(name)}-[0-9a-f]{{16}}{re.escape(suffix)}")
+    for path in current.parent.iterdir():
+        if path != current and stale.fullmatch(path.name):
+            path.unlink(missing_ok=True)
 
 
 def _run(tool: str, args: list[str | Path], cwd: Path | None = None) -> None:
