@@ -125,8 +125,9 @@ def test_endpoint_slice_mirrors_the_pods_under_the_service_port_name(make_app: M
     assert labels["app.kubernetes.io/managed-by"] == "wasmkube"
     assert labels["wasmkube.dev/target"] == "pods"
     assert slice_["ports"] == [{"name": "http", "protocol": "TCP", "port": 8080}]
+    pod = {"kind": "Pod", "namespace": "apps", "name": "p-10.0.0.9"}
     assert slice_["endpoints"] == [{"addresses": ["10.0.0.9"], "conditions": {"ready": True}, "nodeName": "n1",
-                                    "targetRef": {"kind": "Pod", "namespace": "apps", "name": "p-10.0.0.9"}}]  # fmt: skip
+                                    "targetRef": pod}]  # fmt: skip
 
 
 def test_endpoint_slice_at_zero_points_at_the_activator(make_app: MakeApp, runtime: WasmRuntime) -> None:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from wasmkube import __version__
+from wasmkube.activator import command as activator_command
 from wasmkube.api.artifact import ArtifactKind
 from wasmkube.api.crdgen import render_all
 from wasmkube.api.wasmapp import WasmApp
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wasmkube", description="Run WebAssembly workloads on Kubernetes.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
+    activator_command.add_parser(sub)
     crds = sub.add_parser("crds", help="print the CustomResourceDefinitions (generated from the API models)")
     crds.add_argument("--output-dir", type=Path, help="write one file per CRD here instead of printing")
     render = sub.add_parser("render", help="print the objects the operator would apply, with no cluster")
@@ -280,6 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {
         "run": cmd_run,
+        "activator": activator_command.cmd_activator,
         "crds": cmd_crds,
         "render": cmd_render,
         "inspect": cmd_inspect,
