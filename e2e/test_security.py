@@ -125,6 +125,8 @@ NEEDED = {
     ("", "nodes", "get"), ("", "nodes", "list"), ("", "nodes", "watch"),
     ("", "secrets", "get"),  # pull secrets named by a WasmApp, read by name only
     ("", "events", "create"),
+    # Why a stuck rollout's pods fail: its pods listed by selector, a pod's Unhealthy Events.
+    ("", "pods", "list"), ("", "events", "list"),
     ("apps", "deployments/scale", "patch"),  # scale to zero: spec.replicas followed while awake
     ("coordination.k8s.io", "leases", "get"), ("coordination.k8s.io", "leases", "create"),
     ("coordination.k8s.io", "leases", "update"),
@@ -161,7 +163,11 @@ def test_chart_rbac_is_least_privilege(cluster: Cluster, namespace: str, chart_r
         ("get", "configmaps", other, "", False),
         ("create", "pods", other, "", False),
         ("create", "pods", other, "exec", False),
-        ("list", "pods", None, "", False),
+        ("list", "pods", other, "", True),  # read only, by an app's selector, while its rollout is stuck
+        ("list", "events", other, "", True),
+        ("watch", "pods", None, "", False),  # nothing watches pods
+        ("get", "pods", other, "log", False),
+        ("watch", "events", None, "", False),
         ("create", "serviceaccounts", other, "token", False),
         ("create", "deployments.extensions", other, "", False),
         ("create", "replicasets.apps", other, "", False),
@@ -198,6 +204,9 @@ def test_chart_rbac_is_least_privilege(cluster: Cluster, namespace: str, chart_r
         ("get", "secrets", namespace, "", True),
         ("get", "secrets", "kube-system", "", False),
         ("get", "secrets", other, "", False),
+        ("list", "pods", namespace, "", True),
+        ("list", "pods", other, "", False),
+        ("list", "pods", None, "", False),
         ("list", "wasmapps.wasmkube.dev", None, "", False),
         ("create", "deployments.apps", other, "", False),
         ("watch", "wasmruntimes.wasmkube.dev", None, "", True),

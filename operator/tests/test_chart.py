@@ -124,7 +124,8 @@ NAMESPACED_RULES = expand(
         ("discovery.k8s.io", "endpointslices"): OWNED,
         ("apps", "deployments/scale"): "patch",
         ("", "secrets"): "get",
-        ("", "events"): "create",
+        ("", "pods"): "list",
+        ("", "events"): "create list",
     }
 )
 CLUSTER_RULES = expand(

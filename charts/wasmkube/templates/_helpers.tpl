@@ -84,6 +84,14 @@ app.kubernetes.io/name: {{ include "wasmkube.name" . }}-activator
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{- define "wasmkube.activatorServiceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- include "wasmkube.activatorName" . -}}
+{{- else -}}
+{{- required "activator.serviceAccountName is required when serviceAccount.create is false" .Values.activator.serviceAccountName -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "wasmkube.activatorLabels" -}}
 {{ include "wasmkube.activatorSelectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
@@ -128,6 +136,14 @@ them with their WasmApp through the ownerReference; Services and HPAs are delete
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
+{{- /* Read only, and only listed by an app's selector while its rollout is stuck: why pods fail
+(waiting reasons, termination messages) and their probe Events. Nothing watches them. */}}
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [list]
 {{ include "wasmkube.rbac.eventRules" . }}
 {{- end -}}
 
@@ -139,6 +155,19 @@ a patched count).
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- end -}}
+
+{{/* The activator's rules, in every namespace it serves (see activator-rbac.yaml). */}}
+{{- define "wasmkube.activator.rbacRules" -}}
+- apiGroups: [wasmkube.dev]
+  resources: [wasmapps]
+  verbs: [list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+- apiGroups: [apps]
+  resources: [deployments/scale]
+  verbs: [get, patch]
 {{- end -}}
 
 {{/* RBAC rules for the cluster-scoped kinds, needed in both watch modes. */}}

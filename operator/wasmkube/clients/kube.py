@@ -64,6 +64,7 @@ EVENTS = ResourceType("", "v1", "events", namespaced=True)
 HPAS = ResourceType("autoscaling", "v2", "horizontalpodautoscalers", namespaced=True)
 RUNTIMECLASSES = ResourceType("node.k8s.io", "v1", "runtimeclasses", namespaced=False)
 NODES = ResourceType("", "v1", "nodes", namespaced=False)
+PODS = ResourceType("", "v1", "pods", namespaced=True)
 ENDPOINTSLICES = ResourceType("discovery.k8s.io", "v1", "endpointslices", namespaced=True)
 
 _BY_KIND: dict[tuple[str, str], ResourceType] = {
@@ -222,6 +223,26 @@ class KubeClient:
             if exc.not_found:
                 return None
             raise
+
+    async def list_objects(
+        self,
+        resource: ResourceType,
+        namespace: str | None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """One page of a list (no watch, no continuation): what a bounded look at pods needs."""
+        query: dict[str, str] = {}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        if limit:
+            query["limit"] = str(limit)
+        answer = await self.request("GET", resource.path(namespace), query=query or None)
+        return list(answer.get("items") or [])
 
     async def delete(self, resource: ResourceType, namespace: str | None, name: str, *, uid: str | None = None) -> None:
         """Delete if present; with `uid`, only that exact object (never a same-named successor)."""

@@ -168,6 +168,11 @@ async def _decide(
         verdict = sleep.verdict
         if sleep.requeue_after is not None:
             requeue = min(requeue, sleep.requeue_after) if requeue is not None else sleep.requeue_after
+        # "0 of 2 replicas available" says nothing; the pods' status and Events say why.
+        key = (app.namespace, app.name)
+        verdict, look_again = await ctx.pods.explain(ctx.client, key, app.name, deployment, verdict)
+        if look_again is not None:
+            requeue = min(requeue, look_again) if requeue is not None else look_again
         return AppOutcome(verdict, requeue), runtime, pin.artifact, deployment, pin
     except SpecError as exc:
         verdict = Verdict("stalled", exc.reason, exc.message)

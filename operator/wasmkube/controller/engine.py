@@ -71,6 +71,7 @@ class Controller:
             self.ctx.store.apps.remove(key)
             self.queue.drop((APP, *key))
             self.ctx.metrics.forget_app(key)
+            self.ctx.pods.forget(key)
             return
         if self.ctx.store.apps.upsert(obj):
             self.queue.add((APP, *key), urgent=_spec_unobserved(obj))
