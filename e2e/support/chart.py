@@ -57,7 +57,10 @@ class Release:
         """The operator container of the Deployment this release installed."""
         manifest = self.helm("get", "manifest", self.name).stdout
         for doc in yaml.safe_load_all(manifest):
-            if doc and doc.get("kind") == "Deployment":
+            # The operator's, not the activator's.
+            if doc and doc.get("kind") == "Deployment" and doc["metadata"]["labels"].get(
+                "app.kubernetes.io/component"
+            ) == "operator":
                 return dict(doc["spec"]["template"]["spec"]["containers"][0])
         raise AssertionError(f"release {self.name} has no Deployment")
 

@@ -282,7 +282,7 @@ def test_default_runtimes_agree_with_the_examples_and_the_runtimeclass_manifests
 
 
 def operator_deployment(helm: Helm, *args: str) -> dict[str, Any]:
-    return one(render(helm, *args), "Deployment")
+    return one(render(helm, *args), "Deployment", "wasmkube")
 
 
 def test_operator_pod_meets_the_restricted_pod_security_standard(helm: Helm) -> None:
@@ -321,6 +321,7 @@ def test_operator_deployment_defaults(helm: Helm) -> None:
         "--log-format", "json",
         "--log-level", "INFO",
         "--registry-ttl-seconds", "300",
+        "--activator-service", "wasmkube-system/wasmkube-activator",
     ]  # fmt: skip
     assert container["env"] == [
         {"name": "WASMKUBE_POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
@@ -362,6 +363,7 @@ def test_operator_arguments_follow_the_values(helm: Helm) -> None:
         "--allowed-registry", "ghcr.io",
         "--allowed-registry", "127.0.0.1:5001",
         "--registry-ttl-seconds", "60",
+        "--activator-service", "wasmkube-system/wasmkube-activator",
         "--workers", "4",
     ]  # fmt: skip
     assert container["image"] == "ghcr.io/wasmkube/wasmkube:dev"
@@ -379,7 +381,7 @@ def test_cluster_wide_rbac_is_exactly_what_the_operator_uses(helm: Helm) -> None
     [cluster_role] = operator_roles(docs)
     assert cluster_role["kind"] == "ClusterRole"
     assert rules_of(cluster_role) == CLUSTER_RULES | NAMESPACED_RULES
-    binding = one(docs, "ClusterRoleBinding")
+    binding = one(docs, "ClusterRoleBinding", "wasmkube")
     assert binding["roleRef"]["name"] == cluster_role["metadata"]["name"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "wasmkube", "namespace": NAMESPACE}]
 
@@ -389,16 +391,22 @@ def test_namespaced_rbac_has_a_role_per_watched_namespace(helm: Helm) -> None:
 
     cluster_role = one(operator_roles(docs), "ClusterRole")
     assert rules_of(cluster_role) == CLUSTER_RULES, "namespaced kinds must not be granted cluster-wide"
-    roles = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in of_kind(docs, "Role")}
+    roles = {
+        (r["metadata"]["namespace"], r["metadata"]["name"]): r for r in operator_roles(docs) if r["kind"] == "Role"
+    }
     for namespace in ("team-a", "team-b"):
         assert rules_of(roles.pop((namespace, "wasmkube"))) == NAMESPACED_RULES
         binding = one(
-            (b for b in of_kind(docs, "RoleBinding") if b["metadata"]["namespace"] == namespace), "RoleBinding"
+            (b for b in of_kind(docs, "RoleBinding") if b["metadata"]["namespace"] == namespace), "RoleBinding",
+            "wasmkube",
         )
         assert binding["subjects"][0]["namespace"] == NAMESPACE
     # Events about cluster-scoped WasmRuntimes are posted in `default`.
     events_role = roles.pop(("default", "wasmkube-events"))
     assert {resource for _, resource, _ in rules_of(events_role)} == {"events"}
+    # The activator Service's EndpointSlices, in the release namespace.
+    activator_endpoints = roles.pop((NAMESPACE, "wasmkube-activator-endpoints"))
+    assert rules_of(activator_endpoints) == expand({("discovery.k8s.io", "endpointslices"): "list watch"})
     assert roles == {}
 
 
@@ -410,7 +418,7 @@ def test_ha_mode_adds_leader_election_and_leases_only(helm: Helm) -> None:
     leases = one(operator_roles(docs), "Role", "wasmkube-leases")
     assert leases["metadata"]["namespace"] == NAMESPACE
     assert rules_of(leases) == expand({("coordination.k8s.io", "leases"): "get create update"})
-    deployment = one(docs, "Deployment")
+    deployment = one(docs, "Deployment", "wasmkube")
     assert deployment["spec"]["replicas"] == 2
     assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -450,7 +458,8 @@ def test_user_roles_aggregate_into_the_builtin_roles(helm: Helm) -> None:
 
 def test_rbac_and_service_account_can_be_brought_by_the_user(helm: Helm) -> None:
     docs = render(helm, "--set", "rbac.create=false", "--set", "serviceAccount.create=false",
-                  "--set", "serviceAccount.name=platform-sa")  # fmt: skip
+                  "--set", "serviceAccount.name=platform-sa",
+                  "--set", "activator.serviceAccountName=platform-activator")  # fmt: skip
 
     assert {d["kind"] for d in docs} & {
         "Role",
@@ -459,7 +468,7 @@ def test_rbac_and_service_account_can_be_brought_by_the_user(helm: Helm) -> None
         "ClusterRoleBinding",
         "ServiceAccount",
     } == set()
-    assert one(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "platform-sa"
+    assert one(docs, "Deployment", "wasmkube")["spec"]["template"]["spec"]["serviceAccountName"] == "platform-sa"
 
 
 # --- labels, Service, ServiceMonitor -------------------------------------------------------------
@@ -475,7 +484,8 @@ def test_every_object_carries_the_standard_labels(helm: Helm) -> None:
     )  # fmt: skip
     for doc in docs:
         labels = doc["metadata"]["labels"]
-        assert labels["app.kubernetes.io/name"] == "wasmkube", doc["kind"]
+        activator = labels["app.kubernetes.io/component"] == "activator"
+        assert labels["app.kubernetes.io/name"] == ("wasmkube-activator" if activator else "wasmkube"), doc["kind"]
         assert labels["app.kubernetes.io/instance"] == RELEASE
         assert labels["app.kubernetes.io/version"] == "0.1.0"
         assert labels["app.kubernetes.io/component"]
@@ -488,10 +498,13 @@ def test_selectors_use_only_the_stable_labels(helm: Helm) -> None:
     docs = render(helm)
     stable = {"app.kubernetes.io/name": "wasmkube", "app.kubernetes.io/instance": RELEASE}
 
-    deployment = one(docs, "Deployment")
+    deployment = one(docs, "Deployment", "wasmkube")
     assert deployment["spec"]["selector"]["matchLabels"] == stable
     assert stable.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
-    service = one(docs, "Service")
+    # Nothing of the operator's selects the activator's pods (and the other way round).
+    activator_pods = one(docs, "Deployment", "wasmkube-activator")["spec"]["template"]["metadata"]["labels"]
+    assert not stable.items() <= activator_pods.items()
+    service = one(docs, "Service", "wasmkube-metrics")
     assert service["spec"]["selector"] == stable
     assert service["metadata"]["name"] == "wasmkube-metrics"
     assert service["spec"]["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}]
@@ -511,6 +524,6 @@ def test_service_monitor_only_where_prometheus_operator_is(helm: Helm) -> None:
 def test_metrics_can_be_turned_off(helm: Helm) -> None:
     docs = render(helm, "--set", "metrics.enabled=false")
 
-    assert of_kind(docs, "Service") == []
-    args = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert [s["metadata"]["name"] for s in of_kind(docs, "Service")] == ["wasmkube-activator"]
+    args = one(docs, "Deployment", "wasmkube")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--metrics-port") + 1] == "0"

@@ -15,6 +15,9 @@ def _env(name: str, default: str) -> str:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("activator", help="run the activator: hold, wake and forward requests of apps at zero")
+    p.add_argument("-n", "--namespace", action="append", dest="namespaces",
+                   default=[n for n in _env("NAMESPACES", "").replace(",", " ").split() if n],
+                   help="serve only this namespace's apps (repeatable; default: all namespaces)")
     p.add_argument("--port", type=int, default=int(_env("PORT", "8012")), help="port for the apps' requests")
     p.add_argument("--admin-port", type=int, default=int(_env("ADMIN_PORT", "9090")),
                    help="port for /healthz, /readyz and /metrics")
@@ -57,6 +60,7 @@ def config_from_args(args: argparse.Namespace) -> ActivatorConfig:
         lease_namespace=args.lease_namespace,
         lease_name=args.lease_name,
         lease_seconds=args.lease_seconds,
+        namespaces=tuple(args.namespaces or ()),
     )
 
 

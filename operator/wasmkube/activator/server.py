@@ -62,6 +62,7 @@ class ActivatorConfig:
     lease_name: str = "wasmkube-activator"
     lease_seconds: float = 15.0
     api_timeout_seconds: float = 30.0
+    namespaces: tuple[str, ...] = ()  # empty: all namespaces
 
 
 def _text(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -94,9 +95,20 @@ class Activator:
         self._by_pods: dict[Key, AppRoute] = {}
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
+        scopes: tuple[str | None, ...] = config.namespaces or (None,)
         self._watches = [
-            ListWatch(client, WASMAPPS, self._app_event),
-            ListWatch(client, ENDPOINTSLICES, self.endpoints.observe, label_selector=f"{ENDPOINTS_LABEL}={PODS}"),
+            watch
+            for namespace in scopes
+            for watch in (
+                ListWatch(client, WASMAPPS, self._app_event, namespace=namespace),
+                ListWatch(
+                    client,
+                    ENDPOINTSLICES,
+                    self.endpoints.observe,
+                    namespace=namespace,
+                    label_selector=f"{ENDPOINTS_LABEL}={PODS}",
+                ),
+            )
         ]
         self._runners: list[web.AppRunner] = []
 
