@@ -6,6 +6,11 @@
 -- The operator reports kstatus-style conditions: Ready (summary), Reconciling (a rollout is under
 -- way) and Stalled (it cannot make progress without a change), each with its observedGeneration,
 -- plus status.observedGeneration at the top.
+--
+-- Scale to zero: an app idled to 0 replicas reports Ready=True, reason ScaledToZero (the next
+-- request wakes it), and a wake under way Ready=True, reason Waking; both are Healthy here, so an
+-- Application does not flap with traffic. A wake that outlives wakeTimeoutSeconds is
+-- Ready=False, reason WakeTimedOut, with Reconciling=True: Progressing, with the operator's words.
 local health = { status = "Progressing", message = "Waiting for the operator" }
 
 local function find_condition(conditions, wanted)
