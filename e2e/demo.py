@@ -122,7 +122,7 @@ def up() -> None:
     apps = example_apps()
     if real_node:
         demo_real_node.apply_workloads(cluster, images.container)
-        apps.add((demo_real_node.NAMESPACE, demo_real_node.APP))
+        apps |= {(demo_real_node.NAMESPACE, demo_real_node.APP), (demo_real_node.NAMESPACE, demo_real_node.HTTP_APP)}
     wait_ready(cluster, apps)
     say("kubectl get wasmruntimes")
     print(cluster.kubectl("get", "wasmruntimes").stdout)
@@ -134,10 +134,12 @@ def up() -> None:
     print(cluster.kubectl("get", "pods", "-n", "mixed", "-o", "wide").stdout)
     if real_node:
         demo_real_node.show(cluster, say)
+        demo_real_node.show_http_answer(cluster, say)
         print("The examples above run on KWOK nodes (scheduled, not executed); the real-node-demo namespace "
-              "runs for real.")
+              "runs for real: that answer came from a Wasm component on real-node-1.")
     else:
-        print("Every node is KWOK (simulated): pods are scheduled for real but not executed.")
+        print("Every node is KWOK (simulated): pods are scheduled for real but not executed, so no Wasm ran "
+              "and nothing answered HTTP.")
     print(f"Export KUBECONFIG={cluster.kubeconfig} to explore; `make demo-down` stops the operator, "
           "`make cluster-down` everything.")
 

@@ -2,8 +2,11 @@
 
 KWOK nodes only schedule. When this machine can run `real-node-1` (e2e/node/realnode.py: kubelet,
 containerd and wasmkube's wasmtime shim) and its binaries are already built, the demo starts it
-and runs one WasmApp and one ordinary container pod there, and shows both Running and the Wasm
-module's own output. Otherwise it says why it falls back to KWOK nodes only.
+and runs there: the example `greeter` (examples/http-app.yaml, a real wasi:http component built
+from examples/greeter), a WasmApp running a WASI module, and one ordinary container pod. It
+shows them Running, prints the module's own output and the greeter's actual HTTP answer
+(through `kubectl port-forward` on 127.0.0.1). Otherwise it says why it falls back to KWOK nodes
+only, and that nothing was executed.
 
 WASMKUBE_DEMO_REAL_NODE chooses: `auto` (default: only with a warm cache, since a cold build of
 the shim takes about 35 minutes on two cores), `1` (build what is missing, then use it), `0` (never).
@@ -13,7 +16,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from e2e.node import NODE_NAME, NodeError, NodeUnsupported, binaries_cached, ensure_real_node, realnode
 from e2e.node import workloads as wl
@@ -24,6 +34,8 @@ from support import REGISTRY, Cluster, wait_for
 SETTING = "WASMKUBE_DEMO_REAL_NODE"
 NAMESPACE = "real-node-demo"
 APP = "hello-real"
+HTTP_APP = "greeter"
+HTTP_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "http-app.yaml"
 
 
 def fallback_reason() -> str | None:
@@ -74,13 +86,22 @@ def apply_workloads(cluster: Cluster, busybox: artifacts.PushedArtifact) -> None
     container = wl.container_pod("busybox", f"{repository}@{busybox.digest}",
                                  "echo a container beside the Wasm pod; sleep 86400")
     container["metadata"]["namespace"] = NAMESPACE
-    cluster.apply([app, container])
+    cluster.apply([app, container, greeter_on_real_node()])
+
+
+def greeter_on_real_node() -> dict[str, Any]:
+    """examples/http-app.yaml's greeter as it is, plus what puts it on the real node."""
+    greeter: dict[str, Any] = yaml.safe_load(HTTP_EXAMPLE.read_text())
+    greeter["metadata"]["namespace"] = NAMESPACE
+    greeter["spec"]["nodeSelector"] = dict(realnode.REAL_NODE_SELECTOR)
+    greeter["spec"]["tolerations"] = [dict(realnode.REAL_NODE_TOLERATION)]
+    return greeter
 
 
 def show(cluster: Cluster, say: Callable[[str], None]) -> None:
     def running() -> bool:
         pods = json.loads(cluster.kubectl("get", "pods", "-n", NAMESPACE, "-o", "json").stdout)["items"]
-        return len(pods) == 2 and all(p.get("status", {}).get("phase") == "Running" for p in pods)
+        return len(pods) >= 3 and all(p.get("status", {}).get("phase") == "Running" for p in pods)
 
     wait_for(running, timeout=180, interval=1, message=f"the Wasm and container pods Running on {NODE_NAME}")
     say(f"on the real node {NODE_NAME}: a Wasm pod (runtimeClassName wasmtime) beside a container pod (runc)")
@@ -89,3 +110,35 @@ def show(cluster: Cluster, say: Callable[[str], None]) -> None:
                           "RUNTIMECLASS:.spec.runtimeClassName").stdout)
     say(f"kubectl logs -n {NAMESPACE} -l wasmkube.dev/app={APP}  (the Wasm module's own output)")
     print(cluster.kubectl("logs", "-n", NAMESPACE, "-l", f"wasmkube.dev/app={APP}", "--tail=20").stdout)
+
+
+def show_http_answer(cluster: Cluster, say: Callable[[str], None]) -> str:
+    """`kubectl port-forward service/greeter` on 127.0.0.1 and one GET /: the component's answer."""
+    command = [str(cluster.kubectl_path), f"--kubeconfig={cluster.kubeconfig}", "port-forward", "-n", NAMESPACE,
+               "--address", "127.0.0.1", f"service/{HTTP_APP}", "0:80"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = _forwarded_port(process)
+        say(f"curl http://127.0.0.1:{port}/   (kubectl port-forward -n {NAMESPACE} service/{HTTP_APP} {port}:80)")
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            body = response.read().decode()
+            print(f"HTTP {response.status}: {body}", end="" if body.endswith("\n") else "\n")
+        return body
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _forwarded_port(process: subprocess.Popen[str]) -> int:
+    assert process.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        match = re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", line)
+        if match:
+            return int(match.group(1))
+        if not line and process.poll() is not None:
+            break
+    raise RuntimeError("kubectl port-forward did not start")
