@@ -85,8 +85,8 @@ def test_kubectl_get_shows_useful_columns(cluster: Cluster, namespace: str, imag
     wait_ready(cluster, "columns", namespace)
     table = cluster.kubectl("get", "wapp", "-n", namespace).stdout
     header = table.splitlines()[0].split()
-    assert header[:6] == ["NAME", "RUNTIME", "READY", "REPLICAS", "IMAGE", "AGE"]
-    assert "wasmtime" in table and "True" in table
+    assert header[:7] == ["NAME", "RUNTIME", "READY", "REASON", "REPLICAS", "IMAGE", "AGE"]
+    assert "wasmtime" in table and "True" in table and "Available" in table
     wide = cluster.kubectl("get", "wasmapps", "-n", namespace, "-o", "wide").stdout
     assert "KIND" in wide.splitlines()[0] and "Module" in wide and "Available" in wide
     assert "columns" in cluster.kubectl("get", "wasm", "-n", namespace).stdout  # the category
