@@ -16,7 +16,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from wasmkube.api.crdgen import ALL_CRDS, WASMAPP, WASMRUNTIME, crd_manifest, render_all
+from wasmkube.api.crdgen import ALL_CRDS, UNOBSERVED_STATUS, WASMAPP, WASMRUNTIME, crd_manifest, render_all
 from wasmkube.api.wasmapp import WasmApp
 from wasmkube.api.wasmruntime import WasmRuntime
 
@@ -134,9 +134,17 @@ def test_schema_has_no_json_schema_references(crd: dict[str, Any]) -> None:
 
 
 def test_schema_has_no_titles_or_defaults(crd: dict[str, Any]) -> None:
+    # One deliberate default: status before the operator wrote any (see UNOBSERVED_STATUS).
     for path, node in schema_nodes(root_schema(crd)):
         assert "title" not in node, path
-        assert "default" not in node, path
+        assert "default" not in node or path == ".status", path
+
+
+def test_status_defaults_to_an_unobserved_generation(crd: dict[str, Any]) -> None:
+    # kstatus (Flux, Helm 4 --wait) would call an object without status Current before any reconcile.
+    status = root_schema(crd)["properties"]["status"]
+    assert status["default"] == UNOBSERVED_STATUS == {"observedGeneration": 0}
+    assert status["properties"]["observedGeneration"]["type"] == "integer"
 
 
 def test_schema_has_no_typed_unions(crd: dict[str, Any]) -> None:

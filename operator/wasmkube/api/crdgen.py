@@ -204,6 +204,13 @@ WASMRUNTIME = CrdSpec(
 
 ALL_CRDS: tuple[CrdSpec, ...] = (WASMAPP, WASMRUNTIME)
 
+# What the API server shows as status before the operator has written any. kstatus (Flux's health
+# checks, Helm 4's --wait) calls an object without status or conditions Current, so a WasmApp no
+# operator has seen would pass as ready; with observedGeneration 0 behind metadata.generation it
+# is InProgress until the operator reports on the current generation. Create requests cannot set
+# status (the status subresource drops it); the default is applied when the object is read.
+UNOBSERVED_STATUS: dict[str, Any] = {"observedGeneration": 0}
+
 
 def crd_manifest(spec: CrdSpec) -> dict[str, Any]:
     """The whole CustomResourceDefinition object for one kind."""
@@ -218,7 +225,7 @@ def crd_manifest(spec: CrdSpec) -> dict[str, Any]:
             "kind": {"type": "string"},
             "metadata": {"type": "object"},
             "spec": spec_schema,
-            "status": status_schema,
+            "status": {**status_schema, "default": UNOBSERVED_STATUS},
         },
     }
     if spec.root_rules:
