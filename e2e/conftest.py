@@ -118,3 +118,8 @@ __all__ += ["exclusive_operators", "pytest_terminal_summary", "session_operator_
 from support.realnode_fixtures import pusher, real_node, wasmtime_runtime_class  # noqa: E402
 
 __all__ += ["pusher", "real_node", "wasmtime_runtime_class"]
+
+# WasmApps and WasmRuntimes in every reported state, judged by kstatus and Argo CD.
+from support.live_states import live_states  # noqa: E402
+
+__all__ += ["live_states"]

@@ -1,16 +1,21 @@
 """Argo CD on objects the operator really wrote: its health check, and a sync that stays in sync.
 
-Argo CD itself does not run here. What it does with a WasmApp is small and well defined, and both
-halves are done for real: the Lua health check from examples/argocd/ runs (with Argo CD's Lua
-libraries only) on status the running operator produced, and the WasmApp is applied the way Argo
-CD applies it (server-side apply under Argo CD's field manager, or client-side apply) and then
-diffed the way Argo CD diffs it, after the operator has reconciled it.
+Argo CD's server does not run here, but both things it does with a WasmApp are done by Argo CD's
+own code or exactly as Argo CD does them. Health: e2e/tools/argocd-health is Argo CD v3.2.12's
+health call (gitops-engine's GetResourceHealth with Argo CD's Lua VM, no open libraries), reading
+the scripts from examples/argocd/argocd-cm.yaml applied to the live cluster, through Argo CD's
+SettingsManager; it judges the objects in every state the operator reports (support.live_states)
+and the fixture cases of operator/tests/fixtures/argocd/. Sync: the WasmApp is applied the way
+Argo CD applies it (server-side apply under Argo CD's field manager, or client-side apply) and
+then diffed the way Argo CD diffs it, after the operator has reconciled it.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,42 +23,100 @@ import pytest
 import yaml
 
 from support import Cluster
-from support.apps import get, wait_condition, wait_ready, wasmapp
-from support.argocd import wasmkube_health
-from support.operator import OperatorProcess, free_port
+from support.apps import get, wait_ready
+from support.judges import ARGOCD_CM, argocd_health, argocd_health_from_cluster, argocd_script_result
+from support.live_states import LiveState
+from support.operator import OperatorProcess
 from support.operator_fixtures import ExampleImages
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "operator" / "tests" / "fixtures" / "argocd"
 ARGOCD_MANAGER = "argocd-controller"  # the field manager Argo CD's server-side sync uses
 # Longer than the operator's settle delay for child events, so a late status write would show.
 SETTLE_SECONDS = 3.0
 
+EXPECTED_HEALTH = {
+    "serving": "Healthy",
+    "rolling": "Progressing",
+    "no-runtime": "Degraded",
+    "not-wasm": "Degraded",
+    "no-secret": "Degraded",
+    "taken": "Degraded",
+    "no-nodes": "Degraded",
+    "waiting": "Progressing",
+    "runtime-ready": "Healthy",
+    "runtime-no-nodes": "Degraded",
+    "leaving": "Progressing",
+}
 
-def test_health_check_on_live_wasmapps_and_runtimes(
-    cluster: Cluster, operator: OperatorProcess, namespace: str, example_images: ExampleImages
+
+@pytest.fixture(scope="module")
+def argocd_namespace(cluster: Cluster) -> Iterator[str]:
+    """A namespace holding examples/argocd/argocd-cm.yaml as shipped (only its namespace moved)."""
+    namespace = f"e2e-argocd-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    config_map = yaml.safe_load(ARGOCD_CM.read_text())
+    config_map["metadata"]["namespace"] = namespace
+    cluster.apply(config_map, namespace)
+    yield namespace
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
+
+
+def test_argo_cds_health_on_every_live_state(
+    cluster: Cluster, live_states: dict[str, LiveState], argocd_namespace: str
 ) -> None:
-    module = example_images.module.reference
-    unreachable = f"127.0.0.1:{free_port()}/nowhere/app:v1"  # nothing listens: a registry outage
-    cluster.apply([
-        wasmapp("serving", module, replicas=2),
-        wasmapp("misconfigured", module, runtime="no-such-runtime"),
-        wasmapp("waiting", unreachable),
-    ], namespace)  # fmt: skip
-
-    serving = wait_ready(cluster, "serving", namespace)
-    misconfigured = wait_condition(cluster, "wasmapp", "misconfigured", namespace, "Stalled", reason="RuntimeNotFound")
-    waiting = wait_condition(cluster, "wasmapp", "waiting", namespace, "Reconciling")
-    runtime = get(cluster, "wasmruntime", "wasmtime")
-    assert runtime is not None
-
-    verdicts = {name: wasmkube_health(obj) for name, obj in
-                [("serving", serving), ("misconfigured", misconfigured), ("waiting", waiting),
-                 ("wasmtime", runtime)]}  # fmt: skip
+    names = list(live_states)
+    objects = [live_states[name].obj for name in names]
+    verdicts = dict(zip(names, argocd_health_from_cluster(objects, cluster.kubeconfig, argocd_namespace),
+                        strict=True))  # fmt: skip
     print(f"\nArgo CD health on live objects: {json.dumps(verdicts, indent=1)}")
-    assert {name: v["status"] for name, v in verdicts.items()} == {
-        "serving": "Healthy", "misconfigured": "Degraded", "waiting": "Progressing", "wasmtime": "Healthy",
-    }  # fmt: skip
-    assert "no-such-runtime" in verdicts["misconfigured"]["message"]
+
+    assert {name: v["status"] for name, v in verdicts.items()} == EXPECTED_HEALTH
+    for name, state in live_states.items():
+        if state.condition == "Stalled":
+            stalled = next(c for c in state.obj["status"]["conditions"] if c["type"] == "Stalled")
+            assert verdicts[name]["message"] == f"{stalled['reason']}: {stalled['message']}", name
+    assert "no-such-runtime" in verdicts["no-runtime"]["message"]
+    # Argo CD itself, before any script: an object being deleted is "Pending deletion".
+    assert verdicts["leaving"]["message"] == "Pending deletion"
+    # The script files give the same verdicts as the argocd-cm snippet made from them.
+    assert argocd_health(objects) == list(verdicts.values())
+
+
+def fixture_cases() -> list[Any]:
+    cases = []
+    for kind in ("wasmapp", "wasmruntime", "application"):
+        suite = yaml.safe_load((FIXTURES / kind / "health_test.yaml").read_text())
+        for test in suite["tests"]:
+            path = FIXTURES / kind / test["inputPath"]
+            cases.append(pytest.param(path, test["healthStatus"], id=f"{kind}/{path.stem}"))
+    return cases
+
+
+@pytest.mark.parametrize(("input_path", "expected"), fixture_cases())
+def test_argo_cds_health_on_the_fixture_cases(input_path: Path, expected: dict[str, str]) -> None:
+    # The cases of operator/tests/fixtures/argocd (Argo CD's health_test.yaml layout), through
+    # Argo CD's JSON path: YAML timestamps become strings, as the API server sends them.
+    obj = json.loads(json.dumps(yaml.safe_load(input_path.read_text()), default=str))
+    assert argocd_health([obj]) == [{"status": expected["status"], "message": expected.get("message", "")}]
+
+
+@pytest.mark.parametrize(
+    ("script", "complaint"),
+    [
+        ('return {status = string.upper("healthy")}', "non-table object(nil) with key 'upper'"),
+        ('return {status = ("Healthy"):lower()}', "non-table object(string) with key 'lower'"),
+        ("return {status = math.floor(1)}", "non-table object(nil) with key 'floor'"),
+        ('return {status = os.date("%Y")}', "non-table object(nil) with key 'date'"),
+    ],
+    ids=["string-library", "string-methods", "math-library", "os-library"],
+)
+def test_argo_cds_vm_opens_no_string_math_or_os_library(script: str, complaint: str, tmp_path: Path) -> None:
+    # Why examples/argocd/health/*.lua use only the base functions, `table` and `..`.
+    result = argocd_script_result(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    error = json.loads(result.stdout)["error"]
+    assert complaint in error, error
 
 
 def gitops_manifest(name: str, namespace: str, image: str) -> dict[str, Any]:
