@@ -31,6 +31,7 @@ from e2e.registry.pusher import Pusher
 from support import REGISTRY, Cluster, wait_for
 from support.activator import (
     BRIDGE_GATEWAY,
+    WASMAPP,
     ActivatorProcess,
     Answer,
     http_request,
@@ -70,7 +71,7 @@ class Setup:
         assert pushed.digest
 
     def wait_reason(self, name: str, reason: str, status: str = "True", timeout: float = 120) -> dict[str, Any]:
-        return wait_condition(self.cluster, "wasmapp", name, self.namespace, "Ready", status, reason=reason,
+        return wait_condition(self.cluster, WASMAPP, name, self.namespace, "Ready", status, reason=reason,
                               timeout=timeout)  # fmt: skip
 
     def target(self, name: str) -> tuple[str | None, list[tuple[str, int]]]:

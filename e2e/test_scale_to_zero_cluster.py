@@ -29,6 +29,7 @@ import pytest
 from support import Cluster, wait_for
 from support.activator import (
     BRIDGE_GATEWAY,
+    WASMAPP,
     ActivatorProcess,
     Answer,
     bridge_exists,
@@ -95,7 +96,7 @@ def test_service_points_at_the_pods_when_awake_and_at_the_activator_at_zero(
     cluster: Cluster, namespace: str, s2z_operator: DedicatedOperators, example_images: ExampleImages,
 ) -> None:
     cluster.apply(s2z_app("sleepy", example_images.component.reference), namespace)
-    app = wait_condition(cluster, "wasmapp", "sleepy", namespace, "Ready", "True", reason="Available", timeout=90)
+    app = wait_condition(cluster, WASMAPP, "sleepy", namespace, "Ready", "True", reason="Available", timeout=90)
     service = get(cluster, "service", "sleepy", namespace)
     assert "selector" not in service["spec"], service["spec"]
     pods_service = get(cluster, "service", "sleepy-pods", namespace)
@@ -118,29 +119,29 @@ def test_service_points_at_the_pods_when_awake_and_at_the_activator_at_zero(
     cluster.kubectl("scale", "deployment", "sleepy", "-n", namespace, "--replicas=0")
     assert wait_target(cluster, namespace, "sleepy", "activator") == [(BRIDGE_GATEWAY, 18012)]
     print(f"\nslice switched to the activator {time.monotonic() - started:.2f}s after the scale-down")
-    app = wait_condition(cluster, "wasmapp", "sleepy", namespace, "Ready", "True", reason="ScaledToZero", timeout=30)
+    app = wait_condition(cluster, WASMAPP, "sleepy", namespace, "Ready", "True", reason="ScaledToZero", timeout=30)
     assert app["status"]["replicas"] == 0
-    table = cluster.kubectl("get", "wapp", "sleepy", "-n", namespace).stdout
+    table = cluster.kubectl("get", WASMAPP, "sleepy", "-n", namespace).stdout
     assert "ScaledToZero" in table, table
 
     # A wake (the activator's scale-up): Waking while no pod is Ready, then the pods again.
     cluster.kubectl("scale", "deployment", "sleepy", "-n", namespace, "--replicas=1")
     wait_target(cluster, namespace, "sleepy", "pods")
-    wait_condition(cluster, "wasmapp", "sleepy", namespace, "Ready", "True", reason="Available", timeout=30)
+    wait_condition(cluster, WASMAPP, "sleepy", namespace, "Ready", "True", reason="Available", timeout=30)
     events = cluster.kubectl("get", "events", "-n", namespace, "--field-selector", "involvedObject.name=sleepy",
                              "-o", "json").stdout  # fmt: skip
     reasons = [e["reason"] for e in json.loads(events)["items"]]
     assert "ScaledToZero" in reasons, reasons
 
     # kubectl scale wasmapp while awake: the operator follows it through the Deployment's /scale.
-    cluster.kubectl("scale", "wasmapp", "sleepy", "-n", namespace, "--replicas=2")
+    cluster.kubectl("scale", WASMAPP, "sleepy", "-n", namespace, "--replicas=2")
     wait_for(lambda: get(cluster, "deployment", "sleepy", namespace)["spec"]["replicas"] == 2, timeout=30,
              message="Deployment follows spec.replicas")  # fmt: skip
     wait_for(lambda: len(slice_target(service_slice(cluster, namespace, "sleepy"))[1]) == 2, timeout=60,
              message="both pods in the slice")  # fmt: skip
 
     # /scale to 0 on the WasmApp is refused by the CRD: zero is what idling does.
-    refused = cluster.kubectl("scale", "wasmapp", "sleepy", "-n", namespace, "--replicas=0", check=False)
+    refused = cluster.kubectl("scale", WASMAPP, "sleepy", "-n", namespace, "--replicas=0", check=False)
     assert refused.returncode != 0 and "at least 1" in refused.stderr, refused.stderr
 
 
@@ -148,11 +149,11 @@ def test_turning_scale_to_zero_off_restores_an_ordinary_service(
     cluster: Cluster, namespace: str, s2z_operator: DedicatedOperators, example_images: ExampleImages,
 ) -> None:
     cluster.apply(s2z_app("toggle", example_images.component.reference, replicas=2), namespace)
-    wait_condition(cluster, "wasmapp", "toggle", namespace, "Ready", "True", reason="Available", timeout=90)
+    wait_condition(cluster, WASMAPP, "toggle", namespace, "Ready", "True", reason="Available", timeout=90)
     cluster.kubectl("scale", "deployment", "toggle", "-n", namespace, "--replicas=0")
-    wait_condition(cluster, "wasmapp", "toggle", namespace, "Ready", "True", reason="ScaledToZero", timeout=30)
+    wait_condition(cluster, WASMAPP, "toggle", namespace, "Ready", "True", reason="ScaledToZero", timeout=30)
 
-    cluster.kubectl("patch", "wasmapp", "toggle", "-n", namespace, "--type=json",
+    cluster.kubectl("patch", WASMAPP, "toggle", "-n", namespace, "--type=json",
                     "-p", '[{"op": "remove", "path": "/spec/scaleToZero"}]')  # fmt: skip
     wait_for(lambda: get(cluster, "service", "toggle", namespace)["spec"].get("selector")
              == {"wasmkube.dev/app": "toggle"}, timeout=30, message="selector back")  # fmt: skip
@@ -160,7 +161,7 @@ def test_turning_scale_to_zero_off_restores_an_ordinary_service(
     wait_for(lambda: get(cluster, "service", "toggle-pods", namespace) is None, timeout=30,
              message="toggle-pods removed")  # fmt: skip
     # replicas is the operator's again: back to 2, and Ready.
-    wait_condition(cluster, "wasmapp", "toggle", namespace, "Ready", "True", reason="Available", timeout=60)
+    wait_condition(cluster, WASMAPP, "toggle", namespace, "Ready", "True", reason="Available", timeout=60)
     assert get(cluster, "deployment", "toggle", namespace)["spec"]["replicas"] == 2
 
 
@@ -169,9 +170,9 @@ def test_without_an_activator_the_status_says_requests_would_be_refused(
 ) -> None:
     exclusive_operators.start(namespace)  # no --activator-*
     cluster.apply(s2z_app("alone", example_images.component.reference), namespace)
-    wait_condition(cluster, "wasmapp", "alone", namespace, "Ready", "True", reason="Available", timeout=90)
+    wait_condition(cluster, WASMAPP, "alone", namespace, "Ready", "True", reason="Available", timeout=90)
     cluster.kubectl("scale", "deployment", "alone", "-n", namespace, "--replicas=0")
-    app = wait_condition(cluster, "wasmapp", "alone", namespace, "Ready", "False", reason="ActivatorUnavailable",
+    app = wait_condition(cluster, WASMAPP, "alone", namespace, "Ready", "False", reason="ActivatorUnavailable",
                          timeout=30)  # fmt: skip
     assert condition(app, "Reconciling")["status"] == "True"
     assert slice_target(service_slice(cluster, namespace, "alone"))[1] == []
@@ -217,7 +218,7 @@ def test_activator_holds_a_request_at_zero_wakes_the_app_and_forwards_it(
                       namespace)  # fmt: skip
         wait_for(lambda: get(cluster, "deployment", "held", namespace) is not None, timeout=60, message="Deployment")
         cluster.kubectl("scale", "deployment", "held", "-n", namespace, "--replicas=0")
-        wait_condition(cluster, "wasmapp", "held", namespace, "Ready", "True", reason="ScaledToZero", timeout=30)
+        wait_condition(cluster, WASMAPP, "held", namespace, "Ready", "True", reason="ScaledToZero", timeout=30)
 
         unknown = http_request(BRIDGE_GATEWAY, activator.port, host=f"nobody.{namespace}")
         assert unknown.status == 404 and f"{namespace}/nobody" in unknown.body, unknown

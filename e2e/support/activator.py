@@ -25,6 +25,8 @@ from .operator import LocalDaemon, free_port
 from .traffic import check_allowed
 
 BRIDGE_GATEWAY = "10.222.0.1"
+# Fully qualified: another CRD of the same short name (a benchmark's) must not capture kubectl.
+WASMAPP = "wasmapps.wasmkube.dev"
 
 
 def bridge_exists() -> bool:
