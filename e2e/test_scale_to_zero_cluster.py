@@ -17,9 +17,11 @@ The real wake on the real node (burst, 504, 503, restart) is e2e/test_scale_to_z
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -38,12 +40,16 @@ from support.activator import (
     slice_target,
 )
 from support.apps import condition, get, wait_condition, wasmapp
+from support.binaries import REPO_ROOT, binary
+from support.chart import service_account_kubeconfig
 from support.operator_fixtures import ExampleImages
 from support.reliability_fixtures import DedicatedOperators
 
 # Only data in an EndpointSlice here (no traffic is sent to it by the KWOK tests).
 FAKE_ACTIVATOR = f"{BRIDGE_GATEWAY}:18012"
 S2Z = {"idleSeconds": 10, "wakeTimeoutSeconds": 10}
+# Pods that are created but never scheduled (no node has that much CPU), while nodes stay eligible.
+UNSCHEDULABLE = {"requests": {"cpu": "500"}}
 
 
 def s2z_app(name: str, image: str, **spec: Any) -> dict[str, Any]:
@@ -181,6 +187,71 @@ def test_without_an_activator_the_status_says_requests_would_be_refused(
 # --- the activator process against this API server ---------------------------------------------------
 
 
+@pytest.fixture
+def activator_identity(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[Path]:
+    """A kubeconfig of the chart's activator ServiceAccount with exactly the chart's RBAC for it
+    (watchNamespaces = the test's namespace, so nothing cluster-wide is left behind)."""
+    release = f"s2z-{namespace[-6:]}"
+    rendered = subprocess.run(
+        [str(binary("helm")), "template", release, str(REPO_ROOT / "charts" / "wasmkube"), "--namespace", namespace,
+         "--set", "crds.install=false", "--set", f"fullnameOverride={release}",
+         "--set", f"watchNamespaces={{{namespace}}}", "--show-only", "templates/activator-rbac.yaml"],
+        capture_output=True, text=True, timeout=120, check=True).stdout  # fmt: skip
+    cluster.kubectl("apply", "-f", "-", input=rendered)
+    try:
+        yield service_account_kubeconfig(cluster, f"{release}-activator", namespace, tmp_path / "activator.kubeconfig")
+    finally:
+        cluster.kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=false", input=rendered, check=False)
+
+
+def test_activator_process_wakes_through_scale_refuses_and_times_out_without_a_pod(
+    cluster: Cluster, namespace: str, exclusive_operators: DedicatedOperators, example_images: ExampleImages,
+    activator_identity: Path, tmp_path: Path,
+) -> None:
+    """No pod ever becomes Ready (they are never scheduled), so no forwarding target is needed:
+    the wake through the real /scale, 404, 503 past maxPendingRequests, 504 after the timeout,
+    and the idle loop's scale-down of a wake that never became Ready; all as the chart's
+    activator ServiceAccount, so its least-privilege RBAC is shown to be enough."""
+    activator = ActivatorProcess(activator_identity, tmp_path / "activator.log", "127.0.0.1", namespace,
+                                 extra_args=["--leader-elect", "--lease-namespace", namespace,
+                                             "--lease-seconds", "6"])  # fmt: skip
+    exclusive_operators.start(namespace, "--activator-address", FAKE_ACTIVATOR)
+    activator.start()
+    try:
+        cluster.apply(wasmapp("never", example_images.component.reference, service={"port": 80},
+                              resources=UNSCHEDULABLE,
+                              scaleToZero={"idleSeconds": 10, "wakeTimeoutSeconds": 3, "maxPendingRequests": 2}),
+                      namespace)  # fmt: skip
+        wait_for(lambda: get(cluster, "deployment", "never", namespace) is not None, timeout=60, message="Deployment")
+        cluster.kubectl("scale", "deployment", "never", "-n", namespace, "--replicas=0")
+        wait_condition(cluster, WASMAPP, "never", namespace, "Ready", "True", reason="ScaledToZero", timeout=30)
+
+        unknown = http_request("127.0.0.1", activator.port, host=f"nobody.{namespace}")
+        assert unknown.status == 404 and f"{namespace}/nobody" in unknown.body, unknown
+
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda _: http_request("127.0.0.1", activator.port, host=f"never.{namespace}"),
+                                    range(6)))  # fmt: skip
+        statuses = sorted(a.status for a in answers)
+        print(f"\n6 requests, maxPendingRequests 2, no pod ever Ready: {statuses}")
+        assert statuses == [503, 503, 503, 503, 504, 504], answers
+        timed_out = next(a for a in answers if a.status == 504)
+        assert "did not become Ready within 3s" in timed_out.body and "never-pods" in timed_out.body
+        assert 2.5 <= timed_out.seconds < 8, timed_out.seconds
+        refused = next(a for a in answers if a.status == 503)
+        assert refused.headers.get("Retry-After") == "1" and refused.seconds < 2
+        # The wake went through the real /scale (one scale-up for six requests).
+        assert get(cluster, "deployment", "never", namespace)["spec"]["replicas"] == 1
+        assert activator.metric("wasmkube_activator_wakes_total", namespace=namespace, app="never") == 1
+        # Never Ready: after its replica count was seen unchanged for an idle period, back to zero.
+        wait_for(lambda: get(cluster, "deployment", "never", namespace)["spec"]["replicas"] == 0, timeout=60,
+                 message="the idle loop scaled the never-Ready wake down")  # fmt: skip
+        assert activator.metric("wasmkube_activator_scale_downs_total", namespace=namespace, app="never") == 1
+    finally:
+        print(f"\n--- activator log ---\n{activator.log_tail(30)}")
+        activator.stop()
+
+
 class _Backend(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         body = json.dumps({"path": self.path, "host": self.headers.get("Host"),
@@ -213,8 +284,8 @@ def test_activator_holds_a_request_at_zero_wakes_the_app_and_forwards_it(
     exclusive_operators.start(namespace, "--activator-address", activator.endpoint)
     activator.start()
     try:
-        # Pods that are never scheduled: the hand-made slice below is the only Ready "pod".
-        cluster.apply(s2z_app("held", example_images.component.reference, nodeSelector={"e2e": "nowhere"}),
+        # Pods are never scheduled: the hand-made slice below is the only Ready "pod".
+        cluster.apply(s2z_app("held", example_images.component.reference, resources=UNSCHEDULABLE),
                       namespace)  # fmt: skip
         wait_for(lambda: get(cluster, "deployment", "held", namespace) is not None, timeout=60, message="Deployment")
         cluster.kubectl("scale", "deployment", "held", "-n", namespace, "--replicas=0")
