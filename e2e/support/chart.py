@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .binaries import REPO_ROOT, binary
+from .binaries import REPO_ROOT, binary, tool
 from .cluster import Cluster
 from .kubeconfig import kubeconfig_for_token
 from .operator import OperatorProcess
@@ -25,25 +25,38 @@ CHART = REPO_ROOT / "charts" / "wasmkube"
 PROCESS_OWNED_FLAGS = ("--liveness-port", "--metrics-port", "--bind-address")
 
 
-class Release:
-    """One Helm release of charts/wasmkube."""
+HELM_VERSIONS = ("helm3", "helm4")
 
-    def __init__(self, cluster: Cluster, name: str, namespace: str) -> None:
+
+def helm_binary(version: str) -> Path:
+    """Helm 3 (the cluster's own, build-binaries.sh) or Helm 4 (build-tool.sh helm4)."""
+    return binary("helm") if version == "helm3" else tool("helm4")
+
+
+class Release:
+    """One Helm release of charts/wasmkube, driven by Helm 3 or Helm 4."""
+
+    def __init__(self, cluster: Cluster, name: str, namespace: str, helm_version: str = "helm3") -> None:
         self.cluster, self.name, self.namespace = cluster, name, namespace
+        self.helm_version = helm_version
         self.service_account = f"system:serviceaccount:{namespace}:{name}"
 
+    def helm_command(self, *args: str) -> list[str]:
+        return [str(helm_binary(self.helm_version)), f"--kubeconfig={self.cluster.kubeconfig}",
+                "--namespace", self.namespace, *args]  # fmt: skip
+
     def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(binary("helm")), f"--kubeconfig={self.cluster.kubeconfig}", "--namespace", self.namespace, *args],
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
+        result = subprocess.run(self.helm_command(*args), capture_output=True, text=True, timeout=300, check=False)
         if check:
             assert result.returncode == 0, result.stderr
         return result
 
+    def install_args(self, *values: str, wait: bool = True, timeout: str = "120s") -> list[str]:
+        waiting = ["--wait", "--timeout", timeout] if wait else []
+        return ["upgrade", "--install", self.name, str(CHART), "--create-namespace", *waiting, *values]
+
     def install(self, *values: str, wait: bool = True) -> None:
-        waiting = ["--wait", "--timeout", "120s"] if wait else []
-        self.helm("upgrade", "--install", self.name, str(CHART), "--create-namespace", *waiting, *values)
+        self.helm(*self.install_args(*values, wait=wait))
 
     def can(self, verb: str, resource: str, namespace: str | None = None, subresource: str = "") -> bool:
         extra = ["-n", namespace] if namespace else []
