@@ -11,7 +11,7 @@ import json
 
 from support import Cluster
 from support.apps import wasmapp
-from support.judges import kstatus
+from support.judges import argocd_health, kstatus
 from support.live_states import LiveState
 
 EXPECTED = {
@@ -52,3 +52,4 @@ def test_kstatus_on_a_wasmapp_no_operator_has_seen_yet(cluster: Cluster, namespa
     obj = json.loads(created)
     assert obj["status"] == {"observedGeneration": 0}
     assert kstatus([obj])[0]["status"] == "InProgress"
+    assert argocd_health([obj])[0]["status"] == "Progressing"
