@@ -122,6 +122,15 @@ def test_helm4_wait_returns_once_the_operator_has_made_the_runtimes_current(
     cluster: Cluster, operator: OperatorProcess, namespace: str, tmp_path: Path
 ) -> None:
     release = Release(cluster, f"wk-{uuid.uuid4().hex[:6]}", namespace, "helm4")
+    try:
+        wait_for_runtimes_with_helm4(cluster, operator, release, tmp_path)
+    finally:
+        release.helm("uninstall", release.name, "--wait", check=False)
+
+
+def wait_for_runtimes_with_helm4(cluster: Cluster, operator: OperatorProcess, release: Release,
+                                 tmp_path: Path) -> None:
+    namespace = release.namespace
     log_path = tmp_path / "helm.log"
     # The chart's operator, started only once Helm is seen waiting, is what makes the runtime
     # Current. (On a cluster shared with other test sessions their operators may do it first.)
@@ -161,7 +170,6 @@ def test_helm4_wait_returns_once_the_operator_has_made_the_runtimes_current(
     assert kstatus([ready])[0]["status"] == "Current"
     ready_since = next(c["lastTransitionTime"] for c in ready["status"]["conditions"] if c["type"] == "Ready")
     assert datetime.fromisoformat(ready_since).timestamp() <= finished + 1, "helm returned before Ready"
-    release.helm("uninstall", release.name, "--wait")
 
 
 def test_helm4_wait_fails_with_the_reason_when_a_runtime_is_stalled(
