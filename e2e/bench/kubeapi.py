@@ -117,6 +117,14 @@ class KubeApi:
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
 
+    async def text(self, path: str) -> str | None:
+        """A plain-text endpoint (the apiserver's /metrics, a kubelet's through the node proxy);
+        None unless it answers 200."""
+        async with self._client().get(self.server + path, headers={"Accept": "text/plain"}) as response:
+            if response.status != 200:
+                return None
+            return await response.text()
+
     async def get(self, path: str) -> dict[str, Any] | None:
         status, payload = await self.request("GET", path)
         if status == 404:

@@ -43,7 +43,7 @@ REALNODE = REPO_ROOT / "e2e" / "node" / "realnode.py"
 BUILD_NODE = REPO_ROOT / "e2e" / "node" / "build-node.sh"
 
 
-def _module() -> tuple[ModuleType | None, str | None]:
+def locate_module() -> tuple[ModuleType | None, str | None]:
     if not REALNODE.exists():
         return None, "real node not available: e2e/node/realnode.py does not exist"
     try:
@@ -91,7 +91,7 @@ def _long_running_image() -> str:
         pusher.close()
 
 
-async def _node_ready(ctx: BenchContext, name: str) -> bool:
+async def node_ready(ctx: BenchContext, name: str) -> bool:
     node = await ctx.admin.get(f"/api/v1/nodes/{name}")
     conditions = ((node or {}).get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
@@ -132,7 +132,7 @@ def prepare(config: BenchConfig) -> tuple[ModuleType | None, str | None]:
     Returns (the realnode module, None) when the node can be started, else (None, why not)."""
     if config.real_node == "0":
         return None, "skipped: BENCH_REAL_NODE=0"
-    module, problem = _module()
+    module, problem = locate_module()
     if module is None:
         return None, problem
     problems = module.preflight(module.NodePaths.from_env())
@@ -156,23 +156,20 @@ def skipped(k: int, why: str) -> Row:
     return Row("e", "real node (pods really run)", k, status="skipped", note=why, metrics={"summary": why})
 
 
+async def start_node() -> str | None:
+    """`realnode.py up` (under the cluster lock: the node joins the cluster); None or why it failed."""
+    say("starting the real node (realnode.py up)")
+    return await asyncio.to_thread(_run_realnode, "up", 300)
+
+
+async def stop_node() -> None:
+    await asyncio.to_thread(_run_realnode, "down", 300)
+
+
 async def measure(ctx: BenchContext, identity: Identity, module: ModuleType, k: int) -> Row:
-    """Start the node (under the cluster lock: it joins the cluster) unless it runs, then measure."""
+    """Row e on a running node (the runner starts it first unless it was up)."""
     row = Row("e", "real node (pods really run)", k)
-    node_name = module.NODE_NAME
-    was_up = await _node_ready(ctx, node_name)
-    if not was_up:
-        say("starting the real node (realnode.py up)")
-        failure = await asyncio.to_thread(_run_realnode, "up", 300)
-        if failure:
-            row.status, row.note = "failed", failure
-            row.metrics["summary"] = "real node did not start: " + failure[:200]
-            return row
-    try:
-        await _measure_apps(ctx, identity, module, row, k)
-    finally:
-        if not was_up:
-            await asyncio.to_thread(_run_realnode, "down", 300)
+    await _measure_apps(ctx, identity, module, row, k)
     return row
 
 

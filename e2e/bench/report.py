@@ -16,7 +16,9 @@ from typing import Any
 
 @dataclasses.dataclass
 class Row:
-    key: str  # the issue's letter: a (operator), b (floor), c (API requests), d (registry), e (real node), f (peer)
+    # the row's letter: a (operator), b (floor), c (API requests), d (registry), e (real node), f (peer),
+    # g (fair floor), h (CEL admission), i (serving), j (start), k (memory per pod), l (density)
+    key: str
     subject: str
     n: int | None
     status: str = "ok"  # ok | partial | skipped | failed
@@ -50,15 +52,16 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def throughput_table(rows: Sequence[Row]) -> str:
     headers = ["row", "system", "N", "create s", "all Deploy s", "all Ready s", "apps/s", "p50 ms", "p99 ms",
-               "x floor", "RSS MiB", "CPU s", "status"]
+               "x floor", "x fair", "RSS MiB", "CPU s", "status"]
     body = []
     for r in rows:
-        if r.key not in ("a", "b", "f"):
+        if r.key not in ("a", "b", "f", "g"):
             continue
-        body.append([r.key, r.subject, _fmt(r.n), _fmt(r.get("create_seconds")),
+        body.append([r.key, r.subject, _fmt(r.n), _fmt(r.get("create_seconds") or r.get("calls_seconds")),
                      _fmt(r.get("all_deployments_seconds")), _fmt(r.get("all_ready_seconds")),
                      _fmt(r.get("deployments_per_second")), _fmt(r.get("create_to_deployment", "p50_ms")),
                      _fmt(r.get("create_to_deployment", "p99_ms")), _fmt(r.get("ratio_to_floor"), 2),
+                     _fmt(r.get("ratio_to_fair_floor"), 2),
                      _fmt(r.get("process", "rss_mib")), _fmt(r.get("process", "cpu_seconds")), r.status])
     return _table(headers, body)
 
@@ -67,15 +70,116 @@ def requests_table(rows: Sequence[Row]) -> str:
     headers = ["row", "subject", "N", "measured", "status"]
     body = []
     for r in rows:
-        if r.key not in ("c", "d", "e"):
+        if r.key not in ("c", "d", "e", "h") and not (r.status != "ok" and r.key in DATA_PLANE):
             continue
         body.append([r.key, r.subject, _fmt(r.n), r.metrics.get("summary", "-"), r.status])
     return _table(headers, body)
 
 
-def render(rows: Sequence[Row], profile: dict[str, Any] | None) -> str:
-    parts = ["", "== throughput (a: wasmkube, b: direct client floor, f: spin-operator) ==", throughput_table(rows),
-             "", "== requests, registry, real node ==", requests_table(rows)]
+DATA_PLANE = ("i", "j", "k", "l")
+
+
+def _one(rows: Sequence[Row], key: str) -> Row | None:
+    return next((r for r in rows if r.key == key and r.status in ("ok", "partial")), None)
+
+
+def serving_table(rows: Sequence[Row]) -> str | None:
+    row = _one(rows, "i")
+    if row is None:
+        return None
+    headers = ["pod", "req/s", "x native", "p50 ms", "p99 ms", "c=1 p50 ms", "+ms/request", "CPU ms/1k req",
+               "errors"]
+    body = []
+    for kind, res in (row.get("targets") or {}).items():
+        main, single = res.get("main") or {}, res.get("concurrency_1") or {}
+        body.append([kind, _fmt(main.get("requests_per_second")),
+                     _fmt((res.get("vs_native") or {}).get("requests_per_second"), 2),
+                     _fmt(main.get("p50_ms"), 2), _fmt(main.get("p99_ms"), 2), _fmt(single.get("p50_ms"), 3),
+                     _fmt(res.get("per_request_overhead_ms"), 3), _fmt(res.get("cpu_ms_per_1000_requests")),
+                     _fmt(main.get("errors"))])
+    return _table(headers, body)
+
+
+def start_table(rows: Sequence[Row]) -> str | None:
+    row = _one(rows, "j")
+    if row is None:
+        return None
+    headers = ["pod", "->Ready p50 ms", "->first answer p50 ms", "max ms", "kubelet SLI ms", "pod start ms",
+               "sandbox ms", "pull ms", "create ms", "start ms"]
+    body = []
+    for key, res in (row.get("kinds") or {}).items():
+        k = res.get("kubelet_mean_ms") or {}
+        sandbox = next((v for name, v in k.items() if name.startswith("run_podsandbox{")), None)
+        body.append([key, _fmt(res["create_to_ready"]["p50_ms"]), _fmt(res["create_to_first_response"]["p50_ms"]),
+                     _fmt(res["create_to_first_response"]["max_ms"]), _fmt(k.get("pod_start_sli_ms")),
+                     _fmt(k.get("pod_start_ms")), _fmt(sandbox), _fmt(k.get("op{pull_image}_ms")),
+                     _fmt(k.get("op{create_container}_ms")), _fmt(k.get("op{start_container}_ms"))])
+    return _table(headers, body)
+
+
+def memory_table(rows: Sequence[Row]) -> str | None:
+    row, density = _one(rows, "k"), _one(rows, "l")
+    if row is None and density is None:
+        return None
+    parts = []
+    if row is not None:
+        body = [[kind, _fmt(m.get("pss_mib"), 2), _fmt(m.get("rss_mib"), 2), _fmt(m.get("cgroup_mib"), 2),
+                 f"{m.get('processes')} + {m.get('shim_processes')} shim"]
+                for kind, m in (row.get("pods") or {}).items()]
+        parts.append(_table(["pod (one, idle after 50 requests)", "PSS MiB", "RSS MiB", "cgroup MiB", "processes"],
+                            body))
+    if density is not None:
+        body = []
+        for kind, res in (density.get("kinds") or {}).items():
+            for step in res.get("steps") or []:
+                batch = step.get("batch_create_to_ready") or {}
+                body.append([kind, _fmt(step["pods"]), _fmt(step["ready"]), _fmt(step["pss_mib"]),
+                             _fmt(step["pss_mib_per_pod"], 2), _fmt(step["mem_available_drop_mib_per_pod"], 2),
+                             f"{_fmt(batch.get('p50_ms'))} / {_fmt(batch.get('p99_ms'))}",
+                             _fmt(step["batch_seconds"])])
+        parts.append(_table(["density", "pods", "Ready", "PSS MiB all", "PSS MiB/pod", "MemAvail drop MiB/pod",
+                             "step create->Ready p50 / p99 ms", "step s"], body))
+    return "\n\n".join(parts)
+
+
+def targets(rows: Sequence[Row], elapsed: float | None, budget: float | None) -> list[list[str]]:
+    """The issue's targets, each with what this run measured (or that it was not measured)."""
+    out = []
+    a = next((r for r in rows if r.key == "a" and r.n == 1000), None)
+    fair = a.get("ratio_to_fair_floor") if a else None
+    out.append(["operator within 1.3x of the fair floor at 1,000 apps",
+                "not measured" if fair is None else f"{fair}x", "-" if fair is None else _yes(fair <= 1.3)])
+    rss = a.get("process", "rss_mib") if a else None
+    out.append(["operator RSS < 150 MiB with 1,000 apps", "not measured" if rss is None else f"{rss} MiB",
+                "-" if rss is None else _yes(rss < 150)])
+    h = _one(rows, "h")
+    cel = h.get("cel_cost_ratio_worst") if h else None
+    out.append(["CEL rules cost <= 1.5x at admission", "not measured" if cel is None else f"{cel}x",
+                "-" if cel is None else _yes(cel <= 1.5)])
+    density = _one(rows, "l")
+    wasm = density.get("kinds", "wasm-c", "max_ready") if density else None
+    out.append(["100 Wasm pods running on the one real node", "not measured" if wasm is None else f"{wasm} Ready",
+                "-" if wasm is None else _yes(wasm >= 100)])
+    if elapsed is not None and budget is not None:
+        out.append([f"make bench within {budget / 60:.0f} min", f"{elapsed / 60:.1f} min", _yes(elapsed <= budget)])
+    return out
+
+
+def _yes(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def render(rows: Sequence[Row], profile: dict[str, Any] | None, elapsed: float | None = None,
+           budget: float | None = None) -> str:
+    parts = ["", "== throughput (a: wasmkube, b: direct client floor, g: fair floor, f: spin-operator) ==",
+             throughput_table(rows), "", "== requests, registry, real node, CEL admission ==", requests_table(rows)]
+    for title, table in (("serving (i): one pod each, wrk -t2 on the pod IP; c=1: one connection", serving_table(rows)),
+                         ("start (j): one pod at a time; first = new digest, cached = same digest again",
+                          start_table(rows)),
+                         ("memory (k, l): pod processes + their shim, PSS from smaps_rollup", memory_table(rows))):
+        if table:
+            parts += ["", f"== {title} ==", table]
+    parts += ["", "== targets ==", _table(["target", "measured", ""], targets(rows, elapsed, budget))]
     notes = [f"  [{r.key} {r.subject} N={_fmt(r.n)}] {r.note}" for r in rows if r.note]
     if notes:
         parts += ["", "== notes ==", *notes]

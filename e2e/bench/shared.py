@@ -155,3 +155,14 @@ def apply_manifest(cluster: Cluster, manifest: str | list[dict[str, Any]]) -> No
 
 def delete_manifest(cluster: Cluster, manifest: str) -> None:
     kubectl(cluster, "delete", "--ignore-not-found", "--wait=false", "-f", "-", input=manifest, check=False)
+
+
+_SUFFIX = {"k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+
+
+def quantity(value: str) -> int:
+    """A count-like Kubernetes quantity ("110", "1k") as an integer."""
+    for suffix in sorted(_SUFFIX, key=len, reverse=True):
+        if value.endswith(suffix):
+            return int(float(value[: -len(suffix)]) * _SUFFIX[suffix])
+    return int(float(value))
