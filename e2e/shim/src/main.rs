@@ -1,39 +1,41 @@
-//! `containerd-shim-wasmtime-v1`: wasmkube's minimal Wasm shim for its real-node tests.
+//! `containerd-shim-wasmtime-v1`: wasmkube's Wasm shim for the real node.
 //!
 //! containerd starts this binary for `runtime_type = "io.containerd.wasmtime.v1"`. The
-//! `containerd-shim-wasm` library does all the container work: it speaks the shim v2 API, reads
-//! the image's Wasm layers from containerd's content store, and builds the container (namespaces,
-//! cgroups, rootfs, mounts, stdio) with youki's libcontainer. Inside that container it calls
-//! [`Sandbox::run_wasi`], which is the only part written here: run a WASI preview 1 command
-//! module with wasmtime.
+//! `containerd-shim-wasm` library does the container work: it speaks the shim v2 API, reads the
+//! image's Wasm layers from containerd's content store, precompiles them once per node through
+//! [`engine::WasmtimeCompiler`], and builds the container (namespaces, cgroups, rootfs, mounts,
+//! stdio) with youki's libcontainer. Inside that container it calls [`Sandbox::run_wasi`], which
+//! is where this crate starts:
 //!
-//! What the workload sees:
-//! * argv = the OCI process args (Kubernetes `command` + `args`); arg0 names the module or, for an
-//!   image with Wasm layers, is just a placeholder such as `/`. A `#name` suffix on arg0 selects
-//!   the exported function to call instead of `_start`.
-//! * the OCI process env;
-//! * stdin, stdout and stderr of the container, so output lands in the container log;
-//! * the container's root filesystem (its mounts included) preopened as `/`.
+//! * a component exporting `wasi:http/incoming-handler@0.2.x` is served over HTTP/1.1
+//!   ([`http`]), a fresh instance per request, with a graceful drain on SIGTERM;
+//! * a component exporting `wasi:cli/run` runs to completion, its result is the exit code;
+//! * a WASI preview 1 core module runs its `_start` (or the `#function` named in arg0).
 //!
-//! Components (WASI preview 2) are refused with a clear error rather than half supported.
+//! The env contract (`WASMTIME_HTTP_PROXY_SOCKET_ADDR`, ...) is runwasi's wasmtime shim's, so
+//! a WasmApp tested here runs unchanged on clusters that use runwasi.
 
-use anyhow::{anyhow, bail};
+mod component;
+mod engine;
+mod failure;
+mod http;
+mod module;
+mod shutdown;
+mod wasi;
+
 use containerd_shim_wasm::sandbox::Sandbox;
 use containerd_shim_wasm::sandbox::context::{RuntimeContext, WasmBinaryType};
 use containerd_shim_wasm::shim::{Cli, Config, Shim, Version, version};
-// wasmtime 48 has its own error type; the shim library speaks anyhow. wasmtime's is used inside
-// the module runner and converted once, at the `run_wasi` boundary.
-use wasmtime::error::Context as _;
-use wasmtime::{Engine, Linker, Module, Store};
-use wasmtime_wasi::p1::{self, WasiP1Ctx};
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Module, Precompiled};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-/// Exit status reported when the module traps (same convention as a process killed by SIGKILL,
-/// which is what Kubernetes users already read as "did not finish normally").
-const TRAP_EXIT_CODE: i32 = 137;
+use component::Target;
+use engine::WasmtimeCompiler;
+use failure::START_FAILURE_EXIT_CODE;
 
-/// The shim: names itself and picks the sandbox; layer types and precompilation keep the
-/// library defaults (`application/wasm` and the bytecodealliance component layer, no cache).
+/// The shim: its name, its sandbox and its precompiler; the layer types are the library's
+/// defaults (`application/wasm` and the bytecodealliance component layer).
 struct WasmtimeShim;
 
 impl Shim for WasmtimeShim {
@@ -46,112 +48,136 @@ impl Shim for WasmtimeShim {
     fn version() -> Version {
         version!()
     }
+
+    #[allow(refining_impl_trait)]
+    async fn compiler() -> Option<WasmtimeCompiler> {
+        match WasmtimeCompiler::new() {
+            Ok(compiler) => Some(compiler),
+            Err(err) => {
+                // Without the cache every container compiles for itself: slower, still correct.
+                eprintln!("wasmkube-shim: precompilation disabled: {err:#}");
+                None
+            }
+        }
+    }
 }
 
-/// Runs one container's module; stateless because every container gets its own process.
+/// Runs one container's Wasm; stateless because every container gets its own process.
 #[derive(Default)]
 struct WasmtimeSandbox;
 
+/// A loaded binary, compiled or deserialized, ready to link.
+enum Loaded {
+    Module(Module),
+    Component(Component),
+}
+
 impl Sandbox for WasmtimeSandbox {
     async fn run_wasi(&self, ctx: &impl RuntimeContext) -> anyhow::Result<i32> {
-        let entrypoint = ctx.entrypoint();
-        let bytes = entrypoint.source.as_bytes()?;
-        match WasmBinaryType::from_bytes(&bytes) {
-            Some(WasmBinaryType::Module) => {}
-            Some(WasmBinaryType::Component) => {
-                bail!("this shim runs WASI preview 1 core modules only; got a component")
+        let outcome = match Inputs::from_context(ctx) {
+            Ok(inputs) => run_on_own_runtime(inputs),
+            Err(message) => Err(message),
+        };
+        match outcome {
+            Ok(code) => Ok(code),
+            Err(message) => {
+                failure::report(&message);
+                Ok(START_FAILURE_EXIT_CODE)
             }
-            None => bail!("the entrypoint is not a Wasm binary"),
         }
-        let (bytes, func) = (bytes.into_owned(), entrypoint.func.clone());
-        let (args, envs) = (ctx.args().to_vec(), ctx.envs().to_vec());
-        // wasmtime-wasi's synchronous preview 1 calls `Handle::block_on` on whatever Tokio
-        // runtime is current, and we are being polled by the shim library's runtime: Tokio
-        // refuses such a nested block_on. A plain thread has no runtime context, so
-        // wasmtime-wasi starts its own runtime there.
-        let outcome =
-            std::thread::spawn(move || run_module(&bytes, &func, wasi_context(&args, &envs)?))
-                .join()
-                .map_err(|_| anyhow!("the thread running the module panicked"))?;
-        outcome.map_err(|err| anyhow!("{err:?}"))
     }
 }
 
-/// The WASI view of the container: its args and env, its stdio, and `/` = the container rootfs.
+/// What the guest is made of, owned, so it can move to the thread that runs it.
+struct Inputs {
+    bytes: Vec<u8>,
+    func: String,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Inputs {
+    fn from_context(ctx: &impl RuntimeContext) -> Result<Self, String> {
+        let entrypoint = ctx.entrypoint();
+        let bytes = entrypoint.source.as_bytes().map_err(|err| format!("reading the Wasm entrypoint: {err:#}"))?;
+        Ok(Self {
+            bytes: bytes.into_owned(),
+            func: entrypoint.func.clone(),
+            args: ctx.args().to_vec(),
+            env: wasi::env_pairs(ctx),
+        })
+    }
+}
+
+/// Run the guest on a Tokio runtime of its own, on a thread of its own.
 ///
-/// `run_wasi` executes inside the container after youki's pivot_root, so the host path `/` is
-/// already the container's root with every volume mounted; one preopen covers them all.
-fn wasi_context(args: &[String], envs: &[String]) -> wasmtime::Result<WasiP1Ctx> {
-    let envs: Vec<(&str, &str)> = envs
-        .iter()
-        .map(|pair| pair.split_once('=').unwrap_or((pair.as_str(), "")))
-        .collect();
-    let mut builder = WasiCtxBuilder::new();
-    builder
-        .args(&guest_args(args))
-        .envs(&envs)
-        .inherit_stdio()
-        .preopened_dir("/", "/", FsPerms::ReadWrite)
-        .context("preopening the container root as /")?;
-    Ok(builder.build_p1())
+/// `run_wasi` executes in the container's init process, which youki clones from the shim: a
+/// runtime created before that clone has no worker threads here, so a server that spawns a
+/// task per connection needs a runtime created inside the container. One worker per CPU the
+/// container may use.
+fn run_on_own_runtime(inputs: Inputs) -> Result<i32, String> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("wasm-worker")
+            .build()
+            .map_err(|err| format!("starting the async runtime: {err}"))?;
+        runtime.block_on(run(inputs))
+    })
+    .join()
+    .map_err(|_| "the thread running the guest panicked".to_string())?
 }
 
-/// argv for the guest: the OCI args with the `#function` selector removed from arg0, which is
-/// shim syntax and not something the program should see.
-fn guest_args(args: &[String]) -> Vec<String> {
-    let mut out = args.to_vec();
-    if let Some(arg0) = out.first_mut()
-        && let Some((path, _)) = arg0.split_once('#')
-    {
-        *arg0 = path.to_string();
-    }
-    out
-}
-
-/// Compile and instantiate the module, call `func`, and turn the outcome into an exit status:
-/// `proc_exit(n)` gives n, a normal return gives 0, a trap gives [`TRAP_EXIT_CODE`] after
-/// printing the trap to stderr (the container log).
-fn run_module(bytes: &[u8], func: &str, wasi: WasiP1Ctx) -> wasmtime::Result<i32> {
-    let engine = Engine::default();
-    let module = Module::new(&engine, bytes).context("compiling the module")?;
-    let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
-    p1::add_to_linker_sync(&mut linker, |state| state)?;
-    let mut store = Store::new(&engine, wasi);
-    let instance = linker
-        .instantiate(&mut store, &module)
-        .context("instantiating the module (missing imports?)")?;
-    let start = instance
-        .get_typed_func::<(), ()>(&mut store, func)
-        .with_context(|| format!("the module exports no `{func}: () -> ()` function"))?;
-    match start.call(&mut store, ()) {
-        Ok(()) => Ok(0),
-        Err(err) => match err.downcast_ref::<I32Exit>() {
-            Some(exit) => Ok(exit.0),
-            None => {
-                eprintln!("wasm trap in `{func}`: {err:?}");
-                Ok(TRAP_EXIT_CODE)
+/// Load the entrypoint and run it the way its kind asks; `Err` is a message for the user.
+async fn run(inputs: Inputs) -> Result<i32, String> {
+    let Inputs { bytes, func, args, env } = inputs;
+    let engine = engine::runtime_engine().map_err(|err| format!("creating the wasmtime engine: {err:#}"))?;
+    let wasi_failure = |err: wasmtime::Error| format!("setting up WASI: {err:#}");
+    match load(&engine, &bytes)? {
+        Loaded::Module(module) => {
+            let wasi = wasi::builder(&args, &env).map_err(wasi_failure)?.build_p1();
+            module::run(&engine, &module, &func, wasi).await.map_err(|err| format!("{err:#}"))
+        }
+        Loaded::Component(component) => match Target::of(&engine, &component, &func) {
+            Target::HttpHandler => {
+                let pre = component::instantiate_pre(&engine, &component)?;
+                let pre = ProxyPre::new(pre).map_err(|err| format!("not a wasi:http/proxy component: {err:#}"))?;
+                http::serve(pre, args, env).await.map_err(|err| format!("{err:#}"))
             }
+            Target::Command => {
+                let wasi = wasi::builder(&args, &env).map_err(wasi_failure)?.build();
+                component::run_command(&engine, &component, wasi).await.map_err(|err| format!("{err:#}"))
+            }
+            Target::Function(func) => {
+                let wasi = wasi::builder(&args, &env).map_err(wasi_failure)?.build();
+                component::run_function(&engine, &component, &func, wasi).await.map_err(|err| format!("{err:#}"))
+            }
+        },
+    }
+}
+
+/// Compile a Wasm binary, or deserialize the node cache's machine code for it.
+fn load(engine: &Engine, bytes: &[u8]) -> Result<Loaded, String> {
+    let compiled = |err: wasmtime::Error| format!("compiling the Wasm binary: {err:#}");
+    match WasmBinaryType::from_bytes(bytes) {
+        Some(WasmBinaryType::Module) => Module::from_binary(engine, bytes).map(Loaded::Module).map_err(compiled),
+        Some(WasmBinaryType::Component) => {
+            Component::from_binary(engine, bytes).map(Loaded::Component).map_err(compiled)
+        }
+        // SAFETY (both arms): the bytes are what `WasmtimeCompiler` wrote into containerd's
+        // content store for this image, and wasmtime checks its version and settings header.
+        None => match Engine::detect_precompiled(bytes) {
+            Some(Precompiled::Module) => unsafe { Module::deserialize(engine, bytes) }
+                .map(Loaded::Module)
+                .map_err(|err| format!("loading the precompiled module: {err:#}")),
+            Some(Precompiled::Component) => unsafe { Component::deserialize(engine, bytes) }
+                .map(Loaded::Component)
+                .map_err(|err| format!("loading the precompiled component: {err:#}")),
+            None => Err("the entrypoint is neither a Wasm module nor a component".to_string()),
         },
     }
 }
 
 fn main() {
     WasmtimeShim::run(Config::default());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::guest_args;
-
-    #[test]
-    fn function_selector_is_not_part_of_argv() {
-        let args = vec!["app.wasm#init".to_string(), "--flag".to_string()];
-        assert_eq!(guest_args(&args), ["app.wasm", "--flag"]);
-    }
-
-    #[test]
-    fn plain_args_pass_through() {
-        let args = vec!["/".to_string(), "x=y#z".to_string()];
-        assert_eq!(guest_args(&args), ["/", "x=y#z"]);
-    }
 }

@@ -1,0 +1,96 @@
+//! One wasmtime configuration for compiling and for running, and the precompile hook.
+//!
+//! The shim library calls [`WasmtimeCompiler::compile`] in the shim process the first time an
+//! image's Wasm layer is run on a node, stores the machine code in containerd's content store
+//! under a label derived from [`WasmtimeCompiler::cache_key`], and hands later containers of the
+//! same image the precompiled bytes. A second pod of a digest therefore skips Cranelift entirely.
+//! Compiling and running must agree on every setting that changes generated code, which is why
+//! both start from [`base_config`].
+
+use std::hash::Hash;
+use std::sync::LazyLock;
+
+use containerd_shim_wasm::sandbox::context::{WasmBinaryType, WasmLayer};
+use containerd_shim_wasm::shim::Compiler;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Settings that affect compiled code: shared by the precompiler and the runtime engine.
+fn base_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.parallel_compilation(true);
+    config
+}
+
+/// The engine that runs a container's Wasm: the base settings plus, where the host allows it,
+/// the pooling allocator, which makes the per-request instantiation of an HTTP component a
+/// matter of microseconds (slots are reserved once, reused with copy-on-write resets).
+pub fn runtime_engine() -> anyhow::Result<Engine> {
+    let mut config = base_config();
+    if pooling_supported() {
+        let mut pool = PoolingAllocationConfig::default();
+        // A pod serves one component; these bound concurrent requests (one instance each),
+        // not memory: slots are virtual address space until touched.
+        pool.total_component_instances(1000);
+        pool.total_core_instances(1000);
+        pool.total_memories(1000);
+        pool.total_tables(1000);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    Ok(Engine::new(&config)?)
+}
+
+/// Whether this host can reserve the address space the pooling allocator needs. Containers
+/// with a small `ulimit -v` or kernels without overcommit cannot; those fall back to on-demand
+/// allocation, which is slower per instance but correct.
+fn pooling_supported() -> bool {
+    static SUPPORTED: LazyLock<bool> = LazyLock::new(|| {
+        const PROBE_BITS: u32 = 42;
+        let mut config = Config::new();
+        config.wasm_memory64(true);
+        config.memory_reservation(1 << PROBE_BITS);
+        let Ok(engine) = Engine::new(&config) else {
+            return false;
+        };
+        let mut store = wasmtime::Store::new(&engine, ());
+        let ty = wasmtime::MemoryType::new64(0, Some(1 << (PROBE_BITS - 16)));
+        wasmtime::Memory::new(&mut store, ty).is_ok()
+    });
+    *SUPPORTED
+}
+
+/// Compiles Wasm layers to machine code for the node-wide cache.
+pub struct WasmtimeCompiler(Engine);
+
+impl WasmtimeCompiler {
+    pub fn new() -> anyhow::Result<Self> {
+        Ok(Self(Engine::new(&base_config())?))
+    }
+}
+
+impl Compiler for WasmtimeCompiler {
+    /// wasmtime's own compatibility hash (version, target, code-affecting settings): cached
+    /// code from another shim build or CPU is recompiled instead of loaded.
+    fn cache_key(&self) -> impl Hash {
+        self.0.precompile_compatibility_hash()
+    }
+
+    async fn compile(&self, layers: &[WasmLayer]) -> anyhow::Result<Vec<Option<Vec<u8>>>> {
+        let mut compiled = Vec::with_capacity(layers.len());
+        for layer in layers {
+            let bytes = &layer.layer;
+            let output = if Engine::detect_precompiled(bytes).is_some() {
+                None
+            } else {
+                match WasmBinaryType::from_bytes(bytes) {
+                    Some(WasmBinaryType::Module) => Some(self.0.precompile_module(bytes)?),
+                    Some(WasmBinaryType::Component) => Some(self.0.precompile_component(bytes)?),
+                    // Not Wasm (e.g. a runtime config layer): passed through untouched.
+                    None => None,
+                }
+            };
+            compiled.push(output);
+        }
+        Ok(compiled)
+    }
+}
