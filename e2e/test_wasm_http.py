@@ -219,14 +219,14 @@ def test_zero_downtime_rollout_image_change_and_track_tag(
             return False
         return all(request(ip, port, "/").body == f"{GREETING} ({version})\n" for ip, port in targets)
 
-    with EndpointFollower(cluster, namespace, "roller", max_seconds=240) as traffic:
+    with EndpointFollower(cluster, namespace, "roller", max_requests=150_000, max_seconds=240) as traffic:
         time.sleep(1)
         cluster.apply(http_app("roller", v2, replicas=2), namespace)
         wait_for(lambda: rolled_to("v2"), timeout=120, interval=0.5, message="all endpoints answering v2")
         # Track: follow the tag `stable`; moving it to new bytes rolls out the new digest.
         push_component(serving, repo, "stable", components.greeter_component("v2"))
         cluster.apply(http_app("roller", f"{REGISTRY}/{repo}:stable", replicas=2,
-                               updatePolicy={"type": "Track", "intervalSeconds": 5}), namespace)
+                               updatePolicy="Track", trackIntervalSeconds=30), namespace)
         time.sleep(2)
         push_component(serving, repo, "stable", components.greeter_component("v3"))
         wait_for(lambda: rolled_to("v3"), timeout=120, interval=0.5, message="all endpoints answering v3")
