@@ -191,3 +191,12 @@ def test_an_awake_app_is_what_its_rollout_says() -> None:
 def test_stalled_wins() -> None:
     stalled = Verdict("stalled", "NotFound", "gone")
     assert scale_to_zero_verdict(SETTINGS, deployment(0), stalled, "ScaledToZero", True, 0.0) == (stalled, None)
+
+
+def test_endpoints_with_a_target_ref_can_be_put_in_a_set() -> None:
+    """Found on the real node: the idle loop keeps sets of endpoints, and EndpointSlices always
+    carry a targetRef; a dict field made Endpoint unhashable and killed the loop."""
+    from wasmkube.builders.scaletozero import Endpoint
+
+    ref = {"kind": "Pod", "name": "p-1", "namespace": "ns"}
+    assert len({Endpoint("10.0.0.1", 8080, "n", ref), Endpoint("10.0.0.1", 8080, "n", dict(ref))}) == 1

@@ -127,7 +127,10 @@ class IdleLoop:
 
     async def run(self) -> None:
         while True:
-            await self.tick()
+            try:
+                await self.tick()
+            except Exception:  # a bug in one tick must not stop scale-down for every app
+                _log.exception("idle check failed")
             await asyncio.sleep(self.interval_seconds)
 
     async def tick(self) -> None:

@@ -14,7 +14,7 @@ Pure functions; the controller feeds them the EndpointSlices it watches.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wasmkube.api.wasmapp import WasmApp
@@ -106,7 +106,9 @@ class Endpoint:
     address: str
     port: int
     node_name: str | None = None
-    target_ref: dict[str, Any] | None = None
+    # Which pod it is, for the slice we write; not part of an endpoint's identity (and a dict
+    # cannot be hashed, while sets of endpoints are how the idle loop sees a change).
+    target_ref: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
 def _slice_port(slice_: dict[str, Any], port_name: str | None) -> int | None:

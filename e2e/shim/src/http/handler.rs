@@ -31,7 +31,9 @@ pub struct Handler {
 
 impl Handler {
     pub async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Result<Response<HyperOutgoingBody>, Infallible> {
-        let in_flight = self.counters.start();
+        // The kubelet's probes are not traffic: counting them would keep every app "busy"
+        // and scale to zero would never happen.
+        let in_flight = (!is_kubelet_probe(&request)).then(|| self.counters.start());
         match self.clone().dispatch(request, in_flight).await {
             Ok(response) => Ok(response),
             Err(err) => {
@@ -45,7 +47,7 @@ impl Handler {
     async fn dispatch(
         self: Arc<Self>,
         request: Request<Incoming>,
-        in_flight: super::metrics::InFlight,
+        in_flight: Option<super::metrics::InFlight>,
     ) -> wasmtime::Result<Response<HyperOutgoingBody>> {
         let wasi = wasi::builder(&self.args, &self.env)?.build();
         let mut store = Store::new(self.pre.engine(), HostState::new(wasi));
@@ -71,6 +73,15 @@ impl Handler {
             },
         }
     }
+}
+
+/// The kubelet's HTTP probes identify themselves as `kube-probe/<version>`.
+fn is_kubelet_probe<B>(request: &Request<B>) -> bool {
+    request
+        .headers()
+        .get(hyper::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|agent| agent.starts_with("kube-probe/"))
 }
 
 /// A small text response of the host's own (errors the guest did not produce).
