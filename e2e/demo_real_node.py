@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from e2e.node import workloads as wl
 from e2e.registry import artifacts
 from e2e.registry.pusher import Pusher
 from support import REGISTRY, Cluster, wait_for
+from support.traffic import forwarded_port
 
 SETTING = "WASMKUBE_DEMO_REAL_NODE"
 NAMESPACE = "real-node-demo"
@@ -118,7 +117,7 @@ def show_http_answer(cluster: Cluster, say: Callable[[str], None]) -> str:
                "--address", "127.0.0.1", f"service/{HTTP_APP}", "0:80"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        port = _forwarded_port(process)
+        port = forwarded_port(process)
         say(f"curl http://127.0.0.1:{port}/   (kubectl port-forward -n {NAMESPACE} service/{HTTP_APP} {port}:80)")
         import urllib.request
 
@@ -129,16 +128,3 @@ def show_http_answer(cluster: Cluster, say: Callable[[str], None]) -> str:
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-def _forwarded_port(process: subprocess.Popen[str]) -> int:
-    assert process.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        match = re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", line)
-        if match:
-            return int(match.group(1))
-        if not line and process.poll() is not None:
-            break
-    raise RuntimeError("kubectl port-forward did not start")

@@ -22,7 +22,7 @@ import requests
 
 from e2e.node import realnode
 from e2e.node import workloads as wl
-from e2e.registry import wasm
+from e2e.registry import components, wasm
 from e2e.registry.artifacts import CREATED, WASM_CONFIG, WASM_LAYER, push_image
 from e2e.registry.pusher import Blob, Pusher, canonical_json
 from support import REGISTRY, Cluster
@@ -56,14 +56,6 @@ def _compile(source: str, name: str) -> bytes:
             partial.write_bytes(out.read_bytes())
             partial.replace(cached)
     return cached.read_bytes()
-
-
-def _with_custom_section(module: bytes, payload: bytes) -> bytes:
-    """The module plus a custom section (id 0): same behaviour, new digest, so no node has it cached."""
-    name = b"wasmkube-e2e"
-    body = bytes([len(name)]) + name + payload
-    assert len(body) < 128  # one-byte LEB128 size
-    return module + bytes([0, len(body)]) + body
 
 
 def _push_module(pusher: Pusher, repository: str, module: bytes) -> tuple[str, Blob]:
@@ -100,7 +92,7 @@ def test_image_pull_failure_stalls_the_app_with_the_kubelets_message(
 ) -> None:
     """The operator pins the digest while the registry still has everything; then the layer blob
     is deleted, so the kubelet's pull of that digest fails (ErrImagePull, then ImagePullBackOff)."""
-    module = _with_custom_section(wl.sleeper_module(), uuid.uuid4().hex.encode())
+    module = components.with_custom_section(wl.sleeper_module(), uuid.uuid4().hex)
     repository = f"realnode/pull-fails-{uuid.uuid4().hex[:6]}"
     image, layer = _push_module(pusher, repository, module)
     cluster.apply(wasmapp("pull-fails", image, replicas=0, **_on_real_node()), namespace)

@@ -15,7 +15,6 @@ a component that imports Spin's host interface, and a `wasi:cli/run` command.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from e2e.registry.artifacts import CREATED, WASM_CONFIG, WASM_LAYER, push_image
 from e2e.registry.pusher import Blob, Pusher, canonical_json
 from support import REGISTRY, Cluster, wait_for
 from support.apps import condition, get, wait_ready, wasmapp
-from support.traffic import EndpointFollower, pod_ips, ready_endpoints, request
+from support.traffic import EndpointFollower, forwarded_port, pod_ips, ready_endpoints, request
 
 GREETING = "hello from wasm"
 PORT = 8080
@@ -42,21 +41,6 @@ def push_component(pusher: Pusher, repository: str, tag: str, data: bytes) -> st
     config = {"created": CREATED, "architecture": "wasm", "os": "wasip2", "layerDigests": [layer.digest]}
     push_image(pusher, repository, tag, Blob(WASM_CONFIG, canonical_json(config)), [layer])
     return f"{pusher.host}/{repository}:{tag}"
-
-
-def with_custom_section(data: bytes, salt: str) -> bytes:
-    """The same component with a custom section appended: it behaves the same but has a new
-    digest, which the node has never compiled (a truly cold start, even on a warm machine)."""
-    def leb(n: int) -> bytes:
-        out = bytearray()
-        while True:
-            byte, n = n & 0x7F, n >> 7
-            out.append(byte | (0x80 if n else 0))
-            if not n:
-                return bytes(out)
-    name = b"wasmkube-test-salt"
-    payload = leb(len(name)) + name + salt.encode()
-    return data + b"\x00" + leb(len(payload)) + payload
 
 
 def http_app(name: str, image: str, replicas: int = 1, **extra: Any) -> dict[str, Any]:
@@ -100,16 +84,7 @@ def port_forward(cluster: Cluster) -> Iterator[Any]:
                "--address", "127.0.0.1", target, f"0:{remote_port}"]
         process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         processes.append(process)
-        assert process.stdout is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            match = re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", line)
-            if match:
-                return int(match.group(1))
-            if not line and process.poll() is not None:
-                break
-        raise AssertionError(f"kubectl port-forward {target} did not start")
+        return forwarded_port(process)
 
     yield start
     for process in processes:
@@ -177,7 +152,7 @@ def test_c_and_python_components_serve_and_cached_start_is_not_slower(
         ("c-greeter", components.greeter_component("v1"), f"{GREETING} (v1)\n"),
         ("py-greeter", components.python_http_component(), None),
     ):
-        data = with_custom_section(plain, namespace)
+        data = components.with_custom_section(plain, namespace)
         sizes[name] = len(data)
         image = push_component(serving, f"http/{name}", namespace[-6:], data)
         for round_ in ("first", "cached"):

@@ -45,7 +45,6 @@ GREETING = "hello from the bench"
 KINDS = ("wasm-c", "wasm-python", "native")
 LABELS = {"wasm-c": "Wasm C greeter", "wasm-python": "Wasm Python (componentize-py)",
           "native": "native twin (runc)"}
-SALT_SECTION = b"wasmkube-bench-salt"
 KUBELET_HISTOGRAMS = {
     "kubelet_pod_start_sli_duration_seconds": None,
     "kubelet_pod_start_duration_seconds": None,
@@ -75,19 +74,9 @@ def artifacts() -> Any:
 # -- images -----------------------------------------------------------------------------------
 
 
-def _leb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def with_custom_section(data: bytes, salt: str) -> bytes:
     """The component plus a custom section: same behaviour, a digest no node has compiled."""
-    payload = _leb(len(SALT_SECTION)) + SALT_SECTION + salt.encode()
-    return data + b"\x00" + _leb(len(payload)) + payload
+    return components().with_custom_section(data, salt)
 
 
 def push_component(pusher: Pusher, repository: str, data: bytes) -> str:

@@ -14,6 +14,8 @@ import http.client
 import ipaddress
 import itertools
 import json
+import re
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -54,6 +56,20 @@ def request(host: str, port: int, path: str = "/", timeout: float = 5.0, method:
         return Answer(0, "", f"{type(err).__name__}: {err}")
     finally:
         connection.close()
+
+
+def forwarded_port(process: subprocess.Popen[str], timeout: float = 30.0) -> int:
+    """The local port of a starting `kubectl port-forward ... 0:PORT` (its first output line)."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        match = re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", line)
+        if match:
+            return int(match.group(1))
+        if not line and process.poll() is not None:
+            break
+    raise AssertionError(f"kubectl port-forward did not start: {' '.join(map(str, process.args))}")
 
 
 def ready_endpoints(cluster: Cluster, namespace: str, service: str) -> list[tuple[str, int]]:
@@ -123,8 +139,6 @@ class EndpointFollower:
         self._threads: list[threading.Thread] = []
 
     def __enter__(self) -> EndpointFollower:
-        import subprocess
-
         cmd = [str(self.cluster.kubectl_path), f"--kubeconfig={self.cluster.kubeconfig}", "get", "endpointslices",
                "-n", self.namespace, "-l", f"kubernetes.io/service-name={self.service}", "--watch",
                "--output-watch-events", "-o", "json"]
