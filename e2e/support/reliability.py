@@ -102,12 +102,13 @@ def settle(cluster: Cluster, namespace: str, expected: Iterable[str], timeout: f
 
 
 def ownership_problems(cluster: Cluster, namespace: str | None = None) -> list[str]:
-    """Children of wasmkube (by label) that are not controlled by a live WasmApp of their own
+    """Children of wasmkube (by label) that are not controlled by an existing WasmApp of their own
     namespace. Objects already being deleted, or in a namespace being deleted, are skipped: the
     garbage collector is still working on those."""
     apps = items(cluster, "wasmapps.wasmkube.dev", namespace)
-    live = {(a["metadata"]["namespace"], a["metadata"]["uid"]) for a in apps
-            if not a["metadata"].get("deletionTimestamp")}
+    # An app being deleted but held by a finalizer still exists: its children rightly stay until
+    # the garbage collector sees it gone (the kstatus/Argo CD "being deleted" state holds one).
+    live = {(a["metadata"]["namespace"], a["metadata"]["uid"]) for a in apps}
     terminating = set()
     if namespace is None:
         terminating = {n["metadata"]["name"] for n in items(cluster, "namespaces", None)
