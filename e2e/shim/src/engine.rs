@@ -27,7 +27,12 @@ fn base_config() -> Config {
 /// matter of microseconds (slots are reserved once, reused with copy-on-write resets).
 pub fn runtime_engine() -> anyhow::Result<Engine> {
     let mut config = base_config();
-    if pooling_supported() {
+    let pooling = pooling_supported();
+    eprintln!(
+        "wasmkube-shim: instance allocator: {}",
+        if pooling { "pooling" } else { "on-demand (this host cannot reserve the pooling allocator's address space)" }
+    );
+    if pooling {
         let mut pool = PoolingAllocationConfig::default();
         // A pod serves one component; these bound concurrent requests (one instance each),
         // not memory: slots are virtual address space until touched.
