@@ -25,22 +25,13 @@ import pytest
 from e2e.node import realnode
 from e2e.node import workloads as wl
 from e2e.registry import artifacts, components
-from e2e.registry.artifacts import CREATED, WASM_CONFIG, WASM_LAYER, push_image
-from e2e.registry.pusher import Blob, Pusher, canonical_json
+from e2e.registry.pusher import Pusher
 from support import REGISTRY, Cluster, wait_for
 from support.apps import condition, get, wait_ready, wasmapp
 from support.traffic import EndpointFollower, forwarded_port, pod_ips, ready_endpoints, request
 
 GREETING = "hello from wasm"
 PORT = 8080
-
-
-def push_component(pusher: Pusher, repository: str, tag: str, data: bytes) -> str:
-    """Push component bytes as a CNCF Wasm artifact; returns the tag reference."""
-    layer = Blob(WASM_LAYER, data, {"org.opencontainers.image.title": "app.wasm"})
-    config = {"created": CREATED, "architecture": "wasm", "os": "wasip2", "layerDigests": [layer.digest]}
-    push_image(pusher, repository, tag, Blob(WASM_CONFIG, canonical_json(config)), [layer])
-    return f"{pusher.host}/{repository}:{tag}"
 
 
 def http_app(name: str, image: str, replicas: int = 1, **extra: Any) -> dict[str, Any]:
@@ -97,7 +88,7 @@ def test_greeter_ready_after_probe_and_answers_through_port_forward(
 ) -> None:
     """The example's greeter: Ready only once its readiness probe passed; port-forward to the
     Service returns the greeting; the EndpointSlice holds exactly the ready pods."""
-    image = push_component(serving, "http/greeter", "v1", components.greeter_component("v1"))
+    image = artifacts.greeter_http(serving, "http/greeter", "v1").reference
     started = time.monotonic()
     cluster.apply(http_app("greeter", image, replicas=2), namespace)
     app = wait_ready(cluster, "greeter", namespace, timeout=180)
@@ -127,7 +118,7 @@ def test_greeter_ready_after_probe_and_answers_through_port_forward(
 
 
 def test_trap_answers_500_and_pod_keeps_serving(cluster: Cluster, namespace: str, serving: Pusher) -> None:
-    image = push_component(serving, "http/greeter", "v1", components.greeter_component("v1"))
+    image = artifacts.greeter_http(serving, "http/greeter", "v1").reference
     cluster.apply(http_app("trapper", image), namespace)
     wait_ready(cluster, "trapper", namespace, timeout=180)
     (ip, port), = ready_endpoints(cluster, namespace, "trapper")
@@ -154,7 +145,7 @@ def test_c_and_python_components_serve_and_cached_start_is_not_slower(
     ):
         data = components.with_custom_section(plain, namespace)
         sizes[name] = len(data)
-        image = push_component(serving, f"http/{name}", namespace[-6:], data)
+        image = artifacts.component(serving, f"http/{name}", namespace[-6:], data).reference
         for round_ in ("first", "cached"):
             app = f"{name}-{round_}"
             started = time.monotonic()
@@ -182,8 +173,8 @@ def test_zero_downtime_rollout_image_change_and_track_tag(
     """Requests without pause to the ready endpoints while the app rolls v1 -> v2 (image change)
     and then v2 -> v3 (a Track tag moving): no failed request, and the answers switch."""
     repo = f"http/rollout-{namespace[-6:]}"
-    v1 = push_component(serving, repo, "v1", components.greeter_component("v1"))
-    v2 = push_component(serving, repo, "v2", components.greeter_component("v2"))
+    v1 = artifacts.greeter_http(serving, repo, "v1").reference
+    v2 = artifacts.greeter_http(serving, repo, "v2", version="v2").reference
     cluster.apply(http_app("roller", v1, replicas=2), namespace)
     wait_ready(cluster, "roller", namespace, timeout=180)
 
@@ -199,11 +190,11 @@ def test_zero_downtime_rollout_image_change_and_track_tag(
         cluster.apply(http_app("roller", v2, replicas=2), namespace)
         wait_for(lambda: rolled_to("v2"), timeout=120, interval=0.5, message="all endpoints answering v2")
         # Track: follow the tag `stable`; moving it to new bytes rolls out the new digest.
-        push_component(serving, repo, "stable", components.greeter_component("v2"))
+        artifacts.greeter_http(serving, repo, "stable", version="v2")
         cluster.apply(http_app("roller", f"{REGISTRY}/{repo}:stable", replicas=2,
                                updatePolicy="Track", trackIntervalSeconds=30), namespace)
         time.sleep(2)
-        push_component(serving, repo, "stable", components.greeter_component("v3"))
+        artifacts.greeter_http(serving, repo, "stable", version="v3")
         wait_for(lambda: rolled_to("v3"), timeout=120, interval=0.5, message="all endpoints answering v3")
         time.sleep(1)
     tally = traffic.tally
@@ -217,7 +208,7 @@ def test_zero_downtime_rollout_image_change_and_track_tag(
 
 def test_in_flight_requests_finish_when_a_pod_stops(cluster: Cluster, namespace: str, serving: Pusher) -> None:
     """Graceful drain: a request in flight when its pod is deleted still gets its answer."""
-    image = push_component(serving, "http/greeter", "v1", components.greeter_component("v1"))
+    image = artifacts.greeter_http(serving, "http/greeter", "v1").reference
     cluster.apply(http_app("drainer", image), namespace)
     wait_ready(cluster, "drainer", namespace, timeout=180)
     (ip, port), = ready_endpoints(cluster, namespace, "drainer")
@@ -238,9 +229,9 @@ def test_unhealthy_and_uninstantiable_components_report_clearly(
 ) -> None:
     """/healthz answering 500 keeps the app not Ready with the probe's message; a component
     importing Spin's interfaces is Stalled naming the import; a healthy app beside them serves."""
-    healthy = push_component(serving, "http/greeter", "v1", components.greeter_component("v1"))
-    sick = push_component(serving, "http/sick", "v1", components.greeter_component("v1", healthz_status=500))
-    spin = push_component(serving, "http/spin-import", "v1", components.spin_import_component())
+    healthy = artifacts.greeter_http(serving, "http/greeter", "v1").reference
+    sick = artifacts.greeter_http(serving, "http/sick", "v1", healthz_status=500).reference
+    spin = artifacts.spin_import_http(serving, "http/spin-import", "v1").reference
     cluster.apply([http_app("healthy", healthy), http_app("sick", sick), http_app("spinny", spin)], namespace)
     wait_ready(cluster, "healthy", namespace, timeout=180)
 
@@ -271,7 +262,7 @@ def test_unhealthy_and_uninstantiable_components_report_clearly(
 def test_wasm_http_pod_and_container_pod_answer_on_one_node(
     cluster: Cluster, namespace: str, serving: Pusher
 ) -> None:
-    image = push_component(serving, "http/greeter", "v1", components.greeter_component("v1"))
+    image = artifacts.greeter_http(serving, "http/greeter", "v1").reference
     cluster.apply(http_app("side-wasm", image), namespace)
     busybox = artifacts.container_image(serving, "realnode/busybox", "v1")
     container = wl.container_pod("side-container", f"{REGISTRY}/realnode/busybox@{busybox.digest}",
@@ -296,7 +287,7 @@ def test_command_component_exit_code(cluster: Cluster, namespace: str, real_node
                                      wasmtime_runtime_class: str, pusher: Pusher) -> None:
     """A `wasi:cli/run` component runs to completion; its result is the pod's exit code
     (`wasi:cli/exit@0.2` carries only success or failure, so any failure is exit 1)."""
-    image = push_component(pusher, "cli/command", "v1", components.command_component())
+    image = artifacts.cli_command(pusher, "cli/command", "v1").reference
     for name, code in (("ok", "0"), ("fails", "3")):
         pod = wl.wasm_pod(name, image, command=["/"], args=["--flag"], restart_policy="Never",
                           env={"WASMKUBE_GREETING": "from-env", "EXIT_CODE": code})

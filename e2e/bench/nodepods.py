@@ -81,10 +81,7 @@ def with_custom_section(data: bytes, salt: str) -> bytes:
 
 def push_component(pusher: Pusher, repository: str, data: bytes) -> str:
     """A component as a CNCF Wasm artifact (what the operator and the shim expect); by digest."""
-    arts = artifacts()
-    layer = Blob(arts.WASM_LAYER, data, {"org.opencontainers.image.title": "app.wasm"})
-    config = {"created": arts.CREATED, "architecture": "wasm", "os": "wasip2", "layerDigests": [layer.digest]}
-    pushed = arts.push_image(pusher, repository, "bench", Blob(arts.WASM_CONFIG, canonical_json(config)), [layer])
+    pushed = artifacts().component(pusher, repository, "bench", data)
     return f"{pusher.host}/{repository}@{pushed.digest}"
 
 

@@ -138,6 +138,14 @@ def native_greeter(pusher: Pusher, repository: str = "bench/greeter-native", tag
                           layout=ArtifactLayout.CONTAINER_IMAGE, platform="linux/amd64")
 
 
+def component(pusher: Pusher, repository: str, tag: str, data: bytes, *,
+              exports: tuple[str, ...] = (HTTP_HANDLER,), name: str = "component") -> PushedArtifact:
+    """Any component bytes (e.g. salted with ``components.with_custom_section`` for a digest no
+    node has compiled) as a CNCF Wasm artifact naming its exports."""
+    return _component_artifact(pusher, repository, tag, data, title="app.wasm", name=name, exports=exports,
+                               imports=())
+
+
 def cncf_unlabelled(pusher: Pusher, repository: str = "cncf/sniffed", tag: str = "v1") -> PushedArtifact:
     """CNCF Wasm config that names no ``os``: only the layer's first bytes tell it is a component."""
     layer = Blob(WASM_LAYER, components.greeter_component())
