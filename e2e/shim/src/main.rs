@@ -131,25 +131,26 @@ fn run_on_own_runtime(inputs: Inputs) -> Result<i32, String> {
 /// Load the entrypoint and run it the way its kind asks; `Err` is a message for the user.
 async fn run(inputs: Inputs) -> Result<i32, String> {
     let Inputs { bytes, func, args, env } = inputs;
+    let guest = wasi::Guest::of(&args, &env);
     let engine = engine::runtime_engine().map_err(|err| format!("creating the wasmtime engine: {err:#}"))?;
     let wasi_failure = |err: wasmtime::Error| format!("setting up WASI: {err:#}");
     match load(&engine, &bytes)? {
         Loaded::Module(module) => {
-            let wasi = wasi::builder(&args, &env).map_err(wasi_failure)?.build_p1();
+            let wasi = wasi::builder(&guest).map_err(wasi_failure)?.build_p1();
             module::run(&engine, &module, &func, wasi).await.map_err(|err| format!("{err:#}"))
         }
         Loaded::Component(component) => match Target::of(&engine, &component, &func) {
             Target::HttpHandler => {
                 let pre = component::instantiate_pre(&engine, &component)?;
                 let pre = ProxyPre::new(pre).map_err(|err| format!("not a wasi:http/proxy component: {err:#}"))?;
-                http::serve(pre, args, env).await.map_err(|err| format!("{err:#}"))
+                http::serve(pre, guest, &env).await.map_err(|err| format!("{err:#}"))
             }
             Target::Command => {
-                let wasi = wasi::builder(&args, &env).map_err(wasi_failure)?.build();
+                let wasi = wasi::builder(&guest).map_err(wasi_failure)?.build();
                 component::run_command(&engine, &component, wasi).await.map_err(|err| format!("{err:#}"))
             }
             Target::Function(func) => {
-                let wasi = wasi::builder(&args, &env).map_err(wasi_failure)?.build();
+                let wasi = wasi::builder(&guest).map_err(wasi_failure)?.build();
                 component::run_function(&engine, &component, &func, wasi).await.map_err(|err| format!("{err:#}"))
             }
         },

@@ -44,17 +44,30 @@ pub fn guest_args(args: &[String]) -> Vec<String> {
     out
 }
 
+/// What the guest sees of the container's args and env, worked out once per container (an
+/// HTTP server builds a WASI context for every request from it).
+pub struct Guest {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Guest {
+    pub fn of(args: &[String], env: &[(String, String)]) -> Self {
+        Self { args: guest_args(args), env: guest_env(env) }
+    }
+}
+
 /// A WASI context builder for one instance.
 ///
 /// `run_wasi` executes inside the container after youki's pivot_root, so the path `/` is
 /// already the container's root with every volume mounted: one preopen covers them all, and
 /// the pod's `readOnlyRootFilesystem` is enforced by the mount, not by us. The network is the
 /// pod's network namespace, so guests may open sockets as any pod process could.
-pub fn builder(args: &[String], env: &[(String, String)]) -> wasmtime::Result<WasiCtxBuilder> {
+pub fn builder(guest: &Guest) -> wasmtime::Result<WasiCtxBuilder> {
     let mut builder = WasiCtxBuilder::new();
     builder
-        .args(&guest_args(args))
-        .envs(&guest_env(env))
+        .args(&guest.args)
+        .envs(&guest.env)
         .inherit_stdio()
         .inherit_network()
         .allow_ip_name_lookup(true)

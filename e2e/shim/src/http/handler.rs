@@ -24,8 +24,7 @@ use crate::wasi;
 /// Everything a request needs, shared by all connections.
 pub struct Handler {
     pub pre: ProxyPre<HostState>,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
+    pub guest: wasi::Guest,
     pub counters: Arc<Counters>,
 }
 
@@ -49,7 +48,7 @@ impl Handler {
         request: Request<Incoming>,
         in_flight: Option<super::metrics::InFlight>,
     ) -> wasmtime::Result<Response<HyperOutgoingBody>> {
-        let wasi = wasi::builder(&self.args, &self.env)?.build();
+        let wasi = wasi::builder(&self.guest)?.build();
         let mut store = Store::new(self.pre.engine(), HostState::new(wasi));
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;

@@ -25,7 +25,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::component::HostState;
 use crate::shutdown::{Stop, watch_signals};
-use crate::wasi::env_value;
+use crate::wasi::{Guest, env_value};
 use handler::Handler;
 use metrics::Counters;
 
@@ -101,8 +101,8 @@ impl Drop for Open {
 }
 
 /// Serve until a stop signal; returns the exit status (0 after a complete drain).
-pub async fn serve(pre: ProxyPre<HostState>, args: Vec<String>, env: Vec<(String, String)>) -> anyhow::Result<i32> {
-    let settings = Settings::from_env(&env)?;
+pub async fn serve(pre: ProxyPre<HostState>, guest: Guest, env: &[(String, String)]) -> anyhow::Result<i32> {
+    let settings = Settings::from_env(env)?;
     let mut stop = watch_signals()?;
     let counters = Arc::new(Counters::default());
     if let Some(addr) = settings.metrics_addr {
@@ -115,7 +115,7 @@ pub async fn serve(pre: ProxyPre<HostState>, args: Vec<String>, env: Vec<(String
     }
     let listener = listen(settings.addr, settings.backlog)?;
     eprintln!("wasmkube-shim: serving HTTP on http://{}/", listener.local_addr()?);
-    let handler = Arc::new(Handler { pre, args, env, counters });
+    let handler = Arc::new(Handler { pre, guest, counters });
     let connections = Arc::new(Connections::default());
 
     loop {
