@@ -24,6 +24,7 @@ from wasmkube.builders.scaletozero import Endpoint
 from wasmkube.clients.kube import KubeApiError
 
 NS = "team"
+HEALTHZ = web.AppKey("healthz", list[int])  # the backend's /healthz status, settable by a test
 
 
 def wasmapp(name: str = "greeter", namespace: str = NS, **s2z: Any) -> dict[str, Any]:
@@ -40,6 +41,7 @@ def wasmapp(name: str = "greeter", namespace: str = NS, **s2z: Any) -> dict[str,
 
 
 def pods_slice(service: str, port: int, ready: bool = True, name: str = "s1") -> dict[str, Any]:
+    """A slice of `<app>-pods` listing 127.0.0.1:port, Ready or starting (not Ready)."""
     return {
         "metadata": {"name": name, "namespace": NS,
                      "labels": {"kubernetes.io/service-name": service, "wasmkube.dev/endpoints": "pods"}},
@@ -137,9 +139,11 @@ class FakeApi:
     activator: Activator | None = None
     backend_port: int = 0
     start_delay: float | None = 0.2
+    listed_ready: bool = True  # False: the started pod stays listed as starting (not Ready)
     replicas: dict[str, int] = field(default_factory=dict)
     version: int = 1
     patches: list[tuple[str, int]] = field(default_factory=list)
+    healthz: list[int] = field(default_factory=lambda: [200])  # the backend's /healthz status
 
     async def request(self, method: str, path: str, **_: Any) -> dict[str, Any]:
         name = path.split("/")[-2]
@@ -158,7 +162,7 @@ class FakeApi:
 
     def _pod_ready(self, name: str) -> None:
         assert self.activator is not None
-        self.activator.endpoints.observe("ADDED", pods_slice(f"{name}-pods", self.backend_port))
+        self.activator.endpoints.observe("ADDED", pods_slice(f"{name}-pods", self.backend_port, self.listed_ready))
 
     async def close(self) -> None:
         return None
@@ -194,20 +198,29 @@ async def backend_app() -> web.Application:
             await asyncio.sleep(0.01)
         return response
 
+    async def healthz(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=request.app[HEALTHZ][0])
+
     app = web.Application()
+    app[HEALTHZ] = [200]
+    app.router.add_get("/healthz", healthz)
     app.router.add_route("*", "/stream", stream)
     app.router.add_route("*", "/{tail:.*}", hello)
     return app
 
 
 @contextlib.asynccontextmanager
-async def rig(start_delay: float | None = 0.2, **s2z: Any) -> AsyncIterator[Rig]:
-    backend = TestServer(await backend_app(), host="127.0.0.1")
+async def rig(
+    start_delay: float | None = 0.2, listed_ready: bool = True, app: dict[str, Any] | None = None, **s2z: Any
+) -> AsyncIterator[Rig]:
+    backend_web = await backend_app()
+    backend = TestServer(backend_web, host="127.0.0.1")
     await backend.start_server()
-    api = FakeApi(backend_port=backend.port or 0, start_delay=start_delay)
+    api = FakeApi(backend_port=backend.port or 0, start_delay=start_delay, listed_ready=listed_ready)
     activator = Activator(ActivatorConfig(port=0), api)  # type: ignore[arg-type]
     api.activator = activator
-    activator._app_event("ADDED", wasmapp(**s2z))
+    api.healthz = backend_web[HEALTHZ]
+    activator._app_event("ADDED", app or wasmapp(**s2z))
     front = web.Application()
     front.router.add_route("*", "/{tail:.*}", activator.handle)
     server = TestServer(front, host="127.0.0.1")
@@ -220,6 +233,7 @@ async def rig(start_delay: float | None = 0.2, **s2z: Any) -> AsyncIterator[Rig]
             await backend.close()
             await activator.forwarder.close()
             await activator.waker.close()
+            await activator.prober.close()
 
 
 async def test_a_request_at_zero_wakes_the_app_and_is_answered() -> None:
@@ -291,6 +305,46 @@ async def test_a_pod_that_refuses_connections_is_skipped_for_a_ready_one() -> No
         r.activator.endpoints.observe("ADDED", pods_slice("greeter-pods", r.api.backend_port, name="live"))
         for _ in range(5):
             assert (await r.get())[0] == 200
+
+
+def http_app(readiness_path: str = "/healthz", **s2z: Any) -> dict[str, Any]:
+    body = wasmapp(**s2z)
+    body["spec"]["ports"] = [{"name": "http", "containerPort": 8080}]
+    body["spec"]["probes"] = {"readiness": {"path": readiness_path}}
+    return body
+
+
+def test_the_route_asks_the_readiness_question_of_the_pods() -> None:
+    table = RouteTable()
+    route = table.observe("ADDED", http_app("/ready"))
+    assert route is not None and (route.probe_path, route.probe_port) == ("/ready", None)
+    health_port = http_app()
+    health_port["spec"]["ports"].append({"name": "health", "containerPort": 9000})
+    health_port["spec"]["probes"]["readiness"]["port"] = "health"
+    route = table.observe("ADDED", health_port)
+    assert route is not None and (route.probe_path, route.probe_port) == ("/healthz", 9000)
+    route = table.observe("ADDED", wasmapp())  # no ports, no probes: Ready once running
+    assert route is not None and route.probe_path is None
+
+
+async def test_a_starting_pod_that_answers_its_readiness_probe_gets_the_held_requests() -> None:
+    async with rig(start_delay=0.0, listed_ready=False, app=http_app()) as r:
+        r.api.healthz[0] = 503  # started, not ready yet
+        pending = asyncio.gather(*(r.get(path=f"/n{i}") for i in range(5)))
+        await asyncio.sleep(0.4)
+        assert r.activator.holding.total() == 5  # the pod is listed but does not answer /healthz
+        r.api.healthz[0] = 200
+        results = await asyncio.wait_for(pending, 2)
+        assert [s for s, _, _ in results] == [200] * 5  # forwarded while the slice still says not Ready
+        assert r.metric("wasmkube_activator_wake_seconds_count", namespace=NS, app="greeter") == 1
+        assert r.activator.endpoints.starting(("team", "greeter-pods")) == []
+
+
+async def test_a_starting_pod_that_never_answers_ready_is_not_used() -> None:
+    async with rig(start_delay=0.0, listed_ready=False, app=http_app(wakeTimeoutSeconds=1)) as r:
+        r.api.healthz[0] = 500
+        status, body, _ = await r.get()
+        assert status == 504 and "did not become Ready within 1s" in body
 
 
 async def test_held_requests_are_finished_on_shutdown() -> None:

@@ -1,8 +1,10 @@
-"""The Ready pods of each scale-to-zero app, from the EndpointSlices of its `<app>-pods` Service.
+"""The serving pods of each scale-to-zero app, from the EndpointSlices of its `<app>-pods` Service.
 
 The activator forwards to these pod addresses directly, never to the app's Service: while the
-app wakes, that Service still points at the activator itself. Waiters are woken on every change,
-so a held request goes out the moment the EndpointSlice controller lists a Ready pod.
+app wakes, that Service still points at the activator itself. A pod serves when the slice calls
+it Ready, or when it is still starting but answered the activator's own readiness probe
+(`probing.py`); such a mark lasts while the slice lists the pod as starting. Waiters are woken on
+every change, so a held request goes out the moment a pod serves.
 """
 
 from __future__ import annotations
@@ -11,16 +13,18 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from wasmkube.builders.scaletozero import SERVICE_NAME_LABEL, Endpoint, ready_endpoints
+from wasmkube.builders.scaletozero import SERVICE_NAME_LABEL, Endpoint, ready_endpoints, starting_endpoints
 from wasmkube.controller.store import Key
 
 
 class EndpointTracker:
     def __init__(self) -> None:
         self._slices: dict[Key, dict[str, dict[str, Any]]] = {}  # (namespace, service) -> slice name -> slice
-        self._ready: dict[Key, list[Endpoint]] = {}
+        self._ready: dict[Key, list[Endpoint]] = {}  # Ready in the slices
+        self._starting: dict[Key, list[Endpoint]] = {}  # listed, neither Ready nor terminating
+        self._probed: dict[Key, set[Endpoint]] = {}  # starting, and answered our readiness probe
         self._changed: dict[Key, asyncio.Event] = {}
-        # Told (service key, endpoints) when a service's Ready endpoints change.
+        # Told (service key, serving endpoints) when a service's serving endpoints change.
         self.on_change: Callable[[Key, list[Endpoint]], None] = lambda key, endpoints: None
 
     def observe(self, event_type: str, obj: dict[str, Any]) -> None:
@@ -34,25 +38,47 @@ class EndpointTracker:
             slices.pop(str(meta.get("name")), None)
         else:
             slices[str(meta.get("name"))] = obj
-        ready = ready_endpoints(list(slices.values()))
+        before = self.ready(key)
+        listed = list(slices.values())
+        _store(self._ready, key, ready_endpoints(listed))
+        _store(self._starting, key, starting_endpoints(listed))
+        probed = self._probed.pop(key, set()) & set(self._starting.get(key, []))
+        if probed:
+            self._probed[key] = probed
         if not slices:
             self._slices.pop(key, None)
-        if ready == self._ready.get(key, []):
+        self._notify(key, before)
+
+    def mark_serving(self, key: Key, endpoints: list[Endpoint]) -> None:
+        """Starting pods of `key` that answered the activator's probe: forward to them too."""
+        before = self.ready(key)
+        marked = self._probed.setdefault(key, set())
+        marked.update(e for e in endpoints if e in self._starting.get(key, []))
+        if not marked:
+            self._probed.pop(key, None)
+        self._notify(key, before)
+
+    def _notify(self, key: Key, before: list[Endpoint]) -> None:
+        after = self.ready(key)
+        if after == before:
             return
-        if ready:
-            self._ready[key] = ready
-        else:
-            self._ready.pop(key, None)
         event = self._changed.pop(key, None)
         if event is not None:
             event.set()
-        self.on_change(key, ready)
+        self.on_change(key, after)
 
     def ready(self, key: Key) -> list[Endpoint]:
-        return list(self._ready.get(key, []))
+        """The pods to forward to: Ready ones, then starting ones that answered our probe."""
+        probed = sorted(self._probed.get(key, set()), key=lambda e: (e.address, e.port))
+        return [*self._ready.get(key, []), *probed]
+
+    def starting(self, key: Key) -> list[Endpoint]:
+        """Listed, not Ready, not terminating, and not yet found serving by our probe."""
+        probed = self._probed.get(key, set())
+        return [e for e in self._starting.get(key, []) if e not in probed]
 
     async def wait_changed(self, key: Key, seconds: float) -> bool:
-        """Wait until `key`'s Ready endpoints change, at most `seconds`; True if they did."""
+        """Wait until `key`'s serving endpoints change, at most `seconds`; True if they did."""
         event = self._changed.setdefault(key, asyncio.Event())
         try:
             async with asyncio.timeout(max(0.0, seconds)):
@@ -60,3 +86,10 @@ class EndpointTracker:
             return True
         except TimeoutError:
             return False
+
+
+def _store(table: dict[Key, list[Endpoint]], key: Key, endpoints: list[Endpoint]) -> None:
+    if endpoints:
+        table[key] = endpoints
+    else:
+        table.pop(key, None)

@@ -15,7 +15,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from wasmkube.api.wasmapp import WasmApp
+from wasmkube.builders.errors import SpecError
 from wasmkube.builders.identity import child_name
+from wasmkube.builders.pod import build_probes, http_port
 from wasmkube.builders.scaletozero import awake_replicas, pods_service_name
 from wasmkube.controller.store import Key
 
@@ -34,6 +36,10 @@ class AppRoute:
     idle_seconds: int
     wake_timeout_seconds: int
     max_pending_requests: int
+    # The kubelet's readiness question, which the activator asks a starting pod itself (probing.py):
+    # path None means "accepts a TCP connection"; port None means the serving port.
+    probe_path: str | None = None
+    probe_port: int | None = None
 
     @property
     def key(self) -> Key:
@@ -68,7 +74,31 @@ def route_of(body: dict[str, Any]) -> AppRoute | None:
         idle_seconds=settings.idle_seconds,
         wake_timeout_seconds=settings.wake_timeout_seconds,
         max_pending_requests=settings.max_pending_requests,
+        **_readiness_question(app),
     )
+
+
+def _readiness_question(app: WasmApp) -> dict[str, Any]:
+    """probe_path/probe_port from the readiness (else startup) probe the pods get, as built."""
+    ports = list(app.spec.ports or [])
+    try:
+        probes = build_probes(app, ports)
+    except SpecError:
+        return {}
+    probe = probes.get("readinessProbe") or probes.get("startupProbe")
+    if probe is None:
+        return {}
+    target = probe["httpGet"]
+    port = target.get("port")
+    named = {p.name: p.container_port for p in ports if p.name}
+    serving = http_port(ports)
+    if port is None or (serving is not None and port in (serving.name, serving.container_port)):
+        return {"probe_path": target["path"]}
+    if isinstance(port, str):
+        if port not in named:
+            return {}
+        port = named[port]
+    return {"probe_path": target["path"], "probe_port": int(port)}
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from wasmkube.activator.endpoints import EndpointTracker
 from wasmkube.activator.holding import Holding, Overflow
 from wasmkube.activator.idle import IdleLoop, MetricsScraper, Scrape
 from wasmkube.activator.metrics import ActivatorMetrics
+from wasmkube.activator.probing import ProbeTiming, StartingPodProber
 from wasmkube.activator.proxy import Forwarder, Timeouts, UpstreamUnreachable
 from wasmkube.activator.routing import DEFAULT_CLUSTER_DOMAIN, AppRoute, NoRoute, RouteTable
 from wasmkube.activator.waking import Waker
@@ -63,6 +64,8 @@ class ActivatorConfig:
     lease_seconds: float = 15.0
     api_timeout_seconds: float = 30.0
     namespaces: tuple[str, ...] = ()  # empty: all namespaces
+    # How often a held request's starting pods are asked the readiness question (probing.py).
+    probe_interval_seconds: float = 0.05
 
 
 def _text(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -80,6 +83,7 @@ class Activator:
         self.endpoints = EndpointTracker()
         self.holding = Holding()
         self.waker = Waker(client, self.metrics)
+        self.prober = StartingPodProber(self.endpoints, ProbeTiming(interval_seconds=config.probe_interval_seconds))
         self.forwarder = Forwarder(Timeouts(config.connect_timeout_seconds, config.upstream_timeout_seconds))
         self._scraper = MetricsScraper(config.metrics_port) if scrape is None else None
         self.idle = IdleLoop(
@@ -171,6 +175,7 @@ class Activator:
                     self.metrics.pending.labels(*route.key).inc()
                     deadline = started + route.wake_timeout_seconds
                     self.waker.wake(route)
+                    self.prober.watch(route, deadline)
                 assert deadline is not None
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not await self.endpoints.wait_changed(route.pods_key, remaining):
@@ -272,6 +277,7 @@ class Activator:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await admin.cleanup()
         await self.waker.close()
+        await self.prober.close()
         await self.forwarder.close()
         if self._scraper is not None:
             await self._scraper.close()

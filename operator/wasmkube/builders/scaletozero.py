@@ -14,6 +14,7 @@ Pure functions; the controller feeds them the EndpointSlices it watches.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,6 +124,24 @@ def _slice_port(slice_: dict[str, Any], port_name: str | None) -> int | None:
 def ready_endpoints(slices: list[dict[str, Any]], port_name: str | None = None) -> list[Endpoint]:
     """The Ready IPv4 endpoints of some EndpointSlices, for the port named `port_name`; sorted, so
     an unchanged set produces an unchanged slice (and no write)."""
+    # An unset `ready` means ready (discovery/v1); a terminating endpoint is never ready.
+    return _endpoints(slices, port_name, lambda conditions: conditions.get("ready", True) is True)
+
+
+def starting_endpoints(slices: list[dict[str, Any]], port_name: str | None = None) -> list[Endpoint]:
+    """The endpoints listed but not Ready and not terminating: pods that have an address and are
+    starting. The activator probes these itself while it holds requests, so a woken app is used the
+    moment it answers rather than after the kubelet's next probe and status round trip."""
+
+    def starting(conditions: dict[str, Any]) -> bool:
+        return conditions.get("ready", True) is not True and conditions.get("terminating") is not True
+
+    return _endpoints(slices, port_name, starting)
+
+
+def _endpoints(
+    slices: list[dict[str, Any]], port_name: str | None, wanted: Callable[[dict[str, Any]], bool]
+) -> list[Endpoint]:
     found: dict[tuple[str, int], Endpoint] = {}
     for slice_ in slices:
         if slice_.get("addressType", "IPv4") != "IPv4":
@@ -131,9 +150,7 @@ def ready_endpoints(slices: list[dict[str, Any]], port_name: str | None = None) 
         if port is None:
             continue
         for endpoint in slice_.get("endpoints") or []:
-            conditions = endpoint.get("conditions") or {}
-            # An unset `ready` means ready (discovery/v1); a terminating endpoint is never ready.
-            if conditions.get("ready", True) is not True:
+            if not wanted(endpoint.get("conditions") or {}):
                 continue
             for address in endpoint.get("addresses") or []:
                 found[(address, port)] = Endpoint(address, port, endpoint.get("nodeName"), endpoint.get("targetRef"))
