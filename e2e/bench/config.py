@@ -35,6 +35,8 @@ BENCH_WRK_SECONDS (10)        wrk duration per serving target (after a 2 s warm-
 BENCH_WRK_CONNECTIONS (16)    wrk connections (2 threads)
 BENCH_START_SAMPLES (3)       pods of each kind and state (first start, cached) the start row starts
 BENCH_DENSITY_STEPS (10,50,100) pods of each kind at which the density row samples node memory
+BENCH_WAKE_CYCLES (5)         wakes from zero per Wasm kind with the compiled module cached (row m)
+BENCH_WAKE_FIRST_CYCLES (3)   wakes per kind onto a digest the node has never compiled (row m)
 BENCH_DENSITY_BUDGET_MIB (6144) stop adding pods when the node's pods (plus the shim and runc
                               processes) use more than this much memory (PSS)
 """
@@ -74,9 +76,10 @@ ROW_GROUPS = {
     "serving": "i: HTTP serving, Wasm pods against the native twin in a container pod",
     "start": "j: create-to-Ready and create-to-first-response, Wasm against container pods",
     "memory": "k, l: per-pod memory, then as many pods of each kind as the node takes",
+    "wake": "m, n: scale to zero: wake latency from zero and its breakdown, then the steady-state cost",
 }
 SIZE_GROUPS = ("operator", "floor", "fairfloor", "peer")  # run once per BENCH_SIZES size
-NODE_GROUPS = ("realnode", "serving", "start", "memory")  # need the real node
+NODE_GROUPS = ("realnode", "serving", "start", "memory", "wake")  # need the real node
 
 
 def _rows(raw: str) -> tuple[str, ...]:
@@ -120,6 +123,8 @@ class BenchConfig:
     start_samples: int = 3
     density_steps: tuple[int, ...] = (10, 50, 100)
     density_budget_mib: float = 6144.0
+    wake_cycles: int = 5
+    wake_first_cycles: int = 3
     output_dir: Path = REPO_ROOT / ".wasmkube" / "bench"
     lock_file: Path | None = None
 
@@ -156,6 +161,8 @@ class BenchConfig:
             start_samples=max(1, int(env.get("BENCH_START_SAMPLES", "3"))),
             density_steps=_int_list(env.get("BENCH_DENSITY_STEPS", "10,50,100")),
             density_budget_mib=float(env.get("BENCH_DENSITY_BUDGET_MIB", "6144")),
+            wake_cycles=max(1, int(env.get("BENCH_WAKE_CYCLES", "5"))),
+            wake_first_cycles=max(0, int(env.get("BENCH_WAKE_FIRST_CYCLES", "3"))),
             output_dir=Path(env.get("BENCH_OUTPUT_DIR") or REPO_ROOT / ".wasmkube" / "bench"),
             lock_file=Path(lock) if lock else None,
         )

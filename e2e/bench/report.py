@@ -76,7 +76,7 @@ def requests_table(rows: Sequence[Row]) -> str:
     return _table(headers, body)
 
 
-DATA_PLANE = ("i", "j", "k", "l")
+DATA_PLANE = ("i", "j", "k", "l", "m", "n")
 
 
 def _one(rows: Sequence[Row], key: str) -> Row | None:
@@ -142,6 +142,29 @@ def memory_table(rows: Sequence[Row]) -> str | None:
     return "\n\n".join(parts)
 
 
+def wake_table(rows: Sequence[Row]) -> str | None:
+    wake, steady = _one(rows, "m"), _one(rows, "n")
+    parts = []
+    if wake is not None:
+        phases = ("activator", "scale_up", "scheduling", "sandbox", "shim_start", "readiness")
+        body = []
+        for key, res in (wake.get("kinds") or {}).items():
+            p50 = res.get("phases_p50_ms") or {}
+            body.append([key, f"{res.get('answered_200')}/{res.get('cycles')}", _fmt(res["wake"]["p50_ms"]),
+                         _fmt(res["wake"]["p99_ms"]), *(_fmt(p50.get(p)) for p in phases),
+                         _fmt((res.get("pod_ready") or {}).get("p50_ms"))])
+        parts.append(_table(["app (wake from zero)", "200s", "p50 ms", "p99 ms", "activator", "scale-up",
+                             "scheduling", "sandbox", "shim start", "readiness", "pod Ready p50 ms"], body))
+    if steady is not None:
+        body = [[label, _fmt(res.get("requests_per_second")),
+                 _fmt((res.get("vs_bare") or {}).get("requests_per_second"), 2),
+                 _fmt(res.get("p50_ms"), 3), _fmt((res.get("vs_bare") or {}).get("added_p50_ms"), 3),
+                 _fmt(res.get("errors"))]
+                for label, res in (steady.get("targets") or {}).items()]  # fmt: skip
+        parts.append(_table(["steady state (C greeter)", "req/s", "x bare", "p50 ms", "+p50 ms", "errors"], body))
+    return "\n\n".join(parts) if parts else None
+
+
 def targets(rows: Sequence[Row], elapsed: float | None, budget: float | None) -> list[list[str]]:
     """The issue's targets, each with what this run measured (or that it was not measured)."""
     out = []
@@ -160,6 +183,14 @@ def targets(rows: Sequence[Row], elapsed: float | None, budget: float | None) ->
     wasm = density.get("kinds", "wasm-c", "max_ready") if density else None
     out.append(["100 Wasm pods running on the one real node", "not measured" if wasm is None else f"{wasm} Ready",
                 "-" if wasm is None else _yes(wasm >= 100)])
+    wake = _one(rows, "m")
+    p50 = wake.get("kinds", "wasm-c-cached", "wake", "p50_ms") if wake else None
+    out.append(["wake from zero p50 < 1 s (C component, cached)", "not measured" if p50 is None else f"{p50} ms",
+                "-" if p50 is None else _yes(p50 < 1000)])
+    steady = _one(rows, "n")
+    ratio = steady.get("targets", "awake app: Service -> pod", "vs_bare", "requests_per_second") if steady else None
+    out.append(["scale to zero steady-state overhead < 10 %", "not measured" if ratio is None else f"{ratio}x req/s",
+                "-" if ratio is None else _yes(ratio >= 0.9)])
     if elapsed is not None and budget is not None:
         out.append([f"make bench within {budget / 60:.0f} min", f"{elapsed / 60:.1f} min", _yes(elapsed <= budget)])
     return out
@@ -176,7 +207,9 @@ def render(rows: Sequence[Row], profile: dict[str, Any] | None, elapsed: float |
     for title, table in (("serving (i): one pod each, wrk -t2 on the pod IP; c=1: one connection", serving_table(rows)),
                          ("start (j): one pod at a time; first = new digest, cached = same digest again",
                           start_table(rows)),
-                         ("memory (k, l): pod processes + their shim, PSS from smaps_rollup", memory_table(rows))):
+                         ("memory (k, l): pod processes + their shim, PSS from smaps_rollup", memory_table(rows)),
+                         ("wake from zero (m) and steady state (n): real operator, activator, node",
+                          wake_table(rows))):
         if table:
             parts += ["", f"== {title} ==", table]
     parts += ["", "== targets ==", _table(["target", "measured", ""], targets(rows, elapsed, budget))]

@@ -2,7 +2,7 @@
 
 Order: the sizes up to 1,000 (for each: wasmkube rows a, c, d; the direct-client floor b; the
 fair floor g; spin-operator f), then the CEL admission row h, then the real-node rows (e, and
-the data-plane rows i serving, j start, k memory per pod, l density), then sizes above 1,000 if
+the data-plane rows i serving, j start, k memory per pod, l density, m/n wake from zero), then sizes above 1,000 if
 the budget still allows. Each phase runs in its own namespace under the shared cluster lock,
 and each namespace is deleted (and waited for) before the next phase, so no phase pays for the
 previous one's garbage collection. BENCH_ROWS picks row groups; BENCH_BUDGET_SECONDS bounds the
@@ -31,6 +31,7 @@ from . import (
     realnode_row,
     serving_row,
     start_row,
+    wake_row,
     wasmkube_row,
 )
 from .config import NODE_GROUPS, BenchConfig
@@ -47,11 +48,12 @@ ALWAYS_RUN = 1000  # sizes up to this always run; larger ones must fit BENCH_SIZ
 ROW_NAMES = {"a": "wasmkube", "b": "direct client (floor)", "c": "wasmkube API requests", "d": "registry requests",
              "f": "spin-operator", "g": "fair floor (client does operator's writes)"}
 # Rough seconds each non-size group needs on this project's machine, to skip what cannot fit.
-ESTIMATES = {"cel": 240.0, "realnode": 90.0, "serving": 150.0, "start": 80.0, "memory": 480.0}
+ESTIMATES = {"cel": 240.0, "realnode": 90.0, "serving": 150.0, "start": 80.0, "memory": 480.0, "wake": 240.0}
 NODE_ROWS = {"realnode": [("e", "real node (pods really run)")],
              "serving": [("i", "serving: Wasm pod vs container pod")],
              "start": [("j", "start: Wasm pod vs container pod")],
-             "memory": [("k", "memory per pod: Wasm vs container"), ("l", "density: pods per node")]}
+             "memory": [("k", "memory per pod: Wasm vs container"), ("l", "density: pods per node")],
+             "wake": [("m", "wake from zero (scale to zero)"), ("n", "scale to zero: steady-state cost")]}
 
 
 async def _free_pod_capacity(admin: KubeApi) -> int:
@@ -275,6 +277,9 @@ class Benchmark:
                     elif group == "memory":
                         self.rows.append(await _timed(density_row.memory_row(self.ctx, session)))
                         self.rows.append(await _timed(density_row.density_row(self.ctx, session)))
+                    elif group == "wake":
+                        self.rows += await wake_row.measure(self.ctx, session, self.config.wake_cycles,
+                                                            self.config.wake_first_cycles)
         finally:
             await session.close()
             if not was_up:

@@ -54,13 +54,16 @@ def parse(output: str) -> dict[str, Any]:
 
 
 def run(ip: str, port: int, path: str = "/", threads: int = 2, connections: int = 16, seconds: float = 10.0,
-        latency: bool = True) -> dict[str, Any]:
-    """One bounded wrk run; raises RuntimeError if wrk fails or reports nothing."""
+        latency: bool = True, host: str | None = None) -> dict[str, Any]:
+    """One bounded wrk run (with `host` as every request's Host header); raises RuntimeError if
+    wrk fails or reports nothing."""
     check_allowed(ip)
     threads = min(threads, connections)
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s"]
     if latency:
         cmd.append("--latency")
+    if host:
+        cmd += ["-H", f"Host: {host}"]
     cmd.append(f"http://{ip}:{port}{path}")
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=False)
     result = parse(done.stdout)
