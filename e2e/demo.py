@@ -27,7 +27,7 @@ sys.path.insert(0, str(E2E.parent))
 import demo_real_node  # noqa: E402
 
 from support import REGISTRY, Cluster, binary, wait_for  # noqa: E402
-from support.chart import Release  # noqa: E402
+from support.chart import Release, service_account_kubeconfig  # noqa: E402
 from support.operator_fixtures import ExampleImages, push_examples  # noqa: E402
 
 REPO = E2E.parent
@@ -35,6 +35,8 @@ STATE = REPO / ".wasmkube"
 RELEASE, NAMESPACE = "wasmkube", "wasmkube-system"
 PID_FILE = STATE / "demo-operator.pid"
 LOG_FILE = STATE / "demo-operator.log"
+ACTIVATOR_PID_FILE = STATE / "demo-activator.pid"
+ACTIVATOR_LOG_FILE = STATE / "demo-activator.log"
 EXAMPLES = ["minimal.yaml", "http-app.yaml", "autoscaled.yaml", "spin-app.yaml", "mixed-namespace.yaml"]
 
 
@@ -58,9 +60,15 @@ def install_chart(cluster: Cluster) -> None:
 
 
 def stop_operator() -> None:
-    if not PID_FILE.exists():
+    for pid_file in (PID_FILE, ACTIVATOR_PID_FILE):
+        stop_process(pid_file)
+
+
+def stop_process(pid_file: Path) -> None:
+    """SIGTERM the process group recorded in `pid_file` (SIGKILL after 10 s), then forget it."""
+    if not pid_file.exists():
         return
-    pid = int(PID_FILE.read_text())
+    pid = int(pid_file.read_text())
     try:
         os.killpg(pid, signal.SIGTERM)
         for _ in range(100):
@@ -69,15 +77,32 @@ def stop_operator() -> None:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    PID_FILE.unlink(missing_ok=True)
+    pid_file.unlink(missing_ok=True)
 
 
-def start_operator(cluster: Cluster) -> None:
-    stop_operator()
+def start_operator(cluster: Cluster, activator_address: str | None = None) -> None:
+    """The operator with the chart's arguments; told a fixed activator address when one runs here."""
+    stop_process(PID_FILE)
     say(f"starting the operator as the chart's ServiceAccount (log: {LOG_FILE.relative_to(REPO)})")
     process = Release(cluster, RELEASE, NAMESPACE).operator_process(LOG_FILE)
+    if activator_address:
+        args = process.extra_args
+        if "--activator-service" in args:
+            del args[args.index("--activator-service"):args.index("--activator-service") + 2]
+        args += ["--activator-address", activator_address]
     process.start()
     PID_FILE.write_text(str(process.pid))
+
+
+def start_activator(cluster: Cluster) -> demo_real_node.ActivatorProcess:
+    stop_process(ACTIVATOR_PID_FILE)
+    say(f"starting the activator as the chart's ServiceAccount on {demo_real_node.BRIDGE_GATEWAY} "
+        f"(log: {ACTIVATOR_LOG_FILE.relative_to(REPO)})")
+    kubeconfig = service_account_kubeconfig(cluster, f"{RELEASE}-activator", NAMESPACE,
+                                            STATE / "demo-activator-kubeconfig")  # fmt: skip
+    activator = demo_real_node.start_activator(cluster, kubeconfig, ACTIVATOR_LOG_FILE)
+    ACTIVATOR_PID_FILE.write_text(str(activator.pid))
+    return activator
 
 
 def example_apps() -> set[tuple[str, str]]:
@@ -116,13 +141,15 @@ def wait_ready(cluster: Cluster, apps: set[tuple[str, str]]) -> None:
 def up() -> None:
     cluster = Cluster.local()
     install_chart(cluster)
-    start_operator(cluster)
     real_node = demo_real_node.start(say)
+    activator = start_activator(cluster) if real_node else None
+    start_operator(cluster, activator.endpoint if activator else None)
     images = apply_examples(cluster)
     apps = example_apps()
     if real_node:
         demo_real_node.apply_workloads(cluster, images.container)
-        apps |= {(demo_real_node.NAMESPACE, demo_real_node.APP), (demo_real_node.NAMESPACE, demo_real_node.HTTP_APP)}
+        apps |= {(demo_real_node.NAMESPACE, name)
+                 for name in (demo_real_node.APP, demo_real_node.HTTP_APP, demo_real_node.ZERO_APP)}
     wait_ready(cluster, apps)
     say("kubectl get wasmruntimes")
     print(cluster.kubectl("get", "wasmruntimes").stdout)
@@ -135,6 +162,8 @@ def up() -> None:
     if real_node:
         demo_real_node.show(cluster, say)
         demo_real_node.show_http_answer(cluster, say)
+        assert activator is not None
+        demo_real_node.show_scale_to_zero(cluster, activator, say)
         print("The examples above run on KWOK nodes (scheduled, not executed); the real-node-demo namespace "
               "runs for real: that answer came from a Wasm component on real-node-1.")
     else:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from e2e.node import workloads as wl
 from e2e.registry import artifacts
 from e2e.registry.pusher import Pusher
 from support import REGISTRY, Cluster, wait_for
+from support.activator import BRIDGE_GATEWAY, WASMAPP, ActivatorProcess, http_request, service_slice, slice_target
 from support.traffic import forwarded_port
 
 SETTING = "WASMKUBE_DEMO_REAL_NODE"
@@ -35,6 +37,8 @@ NAMESPACE = "real-node-demo"
 APP = "hello-real"
 HTTP_APP = "greeter"
 HTTP_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "http-app.yaml"
+ZERO_APP = "greeter-zero"
+ZERO_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "scale-to-zero.yaml"
 
 
 def fallback_reason() -> str | None:
@@ -85,12 +89,12 @@ def apply_workloads(cluster: Cluster, busybox: artifacts.PushedArtifact) -> None
     container = wl.container_pod("busybox", f"{repository}@{busybox.digest}",
                                  "echo a container beside the Wasm pod; sleep 86400")
     container["metadata"]["namespace"] = NAMESPACE
-    cluster.apply([app, container, greeter_on_real_node()])
+    cluster.apply([app, container, greeter_on_real_node(), greeter_on_real_node(ZERO_EXAMPLE)])
 
 
-def greeter_on_real_node() -> dict[str, Any]:
-    """examples/http-app.yaml's greeter as it is, plus what puts it on the real node."""
-    greeter: dict[str, Any] = yaml.safe_load(HTTP_EXAMPLE.read_text())
+def greeter_on_real_node(example: Path = HTTP_EXAMPLE) -> dict[str, Any]:
+    """An example's greeter (examples/http-app.yaml by default) as it is, plus what puts it on the real node."""
+    greeter: dict[str, Any] = yaml.safe_load(example.read_text())
     greeter["metadata"]["namespace"] = NAMESPACE
     greeter["spec"]["nodeSelector"] = dict(realnode.REAL_NODE_SELECTOR)
     greeter["spec"]["tolerations"] = [dict(realnode.REAL_NODE_TOLERATION)]
@@ -128,3 +132,42 @@ def show_http_answer(cluster: Cluster, say: Callable[[str], None]) -> str:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def start_activator(cluster: Cluster, kubeconfig: Path, log_path: Path) -> ActivatorProcess:
+    """The chart's activator, run as its ServiceAccount on the real node's bridge gateway.
+
+    KWOK nodes execute nothing, so the chart's activator pods cannot hold a request; a host
+    process on 10.222.0.1 can, and the real node's pods and this machine both reach it there."""
+    activator = ActivatorProcess(kubeconfig, log_path, BRIDGE_GATEWAY, NAMESPACE,
+                                 extra_args=["--log-format", "console"])  # fmt: skip
+    activator.start()
+    return activator
+
+
+def show_scale_to_zero(cluster: Cluster, activator: ActivatorProcess, say: Callable[[str], None]) -> None:
+    """examples/scale-to-zero.yaml: Ready, idle -> 0 replicas, then one curl wakes it."""
+
+    def reason() -> str:
+        app = json.loads(cluster.kubectl("get", WASMAPP, ZERO_APP, "-n", NAMESPACE, "-o", "json").stdout)
+        ready = [c for c in (app.get("status") or {}).get("conditions", []) if c["type"] == "Ready"]
+        return str(ready[0].get("reason")) if ready and ready[0]["status"] == "True" else ""
+
+    columns = ("custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type=='Ready')].status,"
+               "REASON:.status.conditions[?(@.type=='Ready')].reason,REPLICAS:.status.replicas")
+    say(f"scale to zero: {ZERO_APP} (examples/scale-to-zero.yaml, idleSeconds 10) waits for its first idle period")
+    started = time.monotonic()
+    wait_for(lambda: reason() == "ScaledToZero", timeout=120, interval=1, message=f"{ZERO_APP} ScaledToZero")
+    print(f"idle -> 0 replicas after {time.monotonic() - started:.0f}s:")
+    print(cluster.kubectl("get", WASMAPP, ZERO_APP, "-n", NAMESPACE, "-o", columns).stdout)
+    target, endpoints = slice_target(service_slice(cluster, NAMESPACE, ZERO_APP))
+    address, port = endpoints[0]
+    say(f"curl -H 'Host: {ZERO_APP}.{NAMESPACE}' http://{address}:{port}/   (where the Service's EndpointSlice "
+        f"points at zero: the {target}, as kube-proxy would send it)")
+    answer = http_request(address, port, "/", host=f"{ZERO_APP}.{NAMESPACE}", timeout=30)
+    print(f"HTTP {answer.status} after {answer.seconds:.2f}s (woken from zero): {answer.body.strip()}")
+    wait_for(lambda: slice_target(service_slice(cluster, NAMESPACE, ZERO_APP))[0] == "pods", timeout=30,
+             interval=0.5, message=f"{ZERO_APP}'s Service back on its pod")  # fmt: skip
+    print(cluster.kubectl("get", WASMAPP, ZERO_APP, "-n", NAMESPACE, "-o", columns).stdout)
+    print("awake again: the Service points at the pod; after idleSeconds (10) without a request it goes back to zero. "
+          f"The activator: {activator.endpoint} (log {activator.log_path}).")
