@@ -14,7 +14,6 @@ time. Failures are sorted into three kinds:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -31,22 +30,14 @@ from wasmkube.builders.workload import Children, build_children
 from wasmkube.clients.kube import HPAS, SECRETS, SERVICES, WASMAPPS, KubeApiError
 from wasmkube.controller.artifacts import Pin, pin_artifact, seconds_until_next_check
 from wasmkube.controller.context import Context
-from wasmkube.controller.events import transition_event
+from wasmkube.controller.result import Event, Result, write_status
 from wasmkube.controller.scaletozero import reconcile_scale_to_zero
 from wasmkube.controller.store import Key
 from wasmkube.registry.errors import RegistryError
-from wasmkube.status.conditions import Verdict, build_conditions, now_rfc3339, without_times
+from wasmkube.status.conditions import Verdict, build_conditions, now_rfc3339
 from wasmkube.status.rollout import replica_counts, rollout_verdict
 
 _log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class AppOutcome:
-    """What one reconcile decided: the verdict, and when to look again (seconds), if at all."""
-
-    verdict: Verdict
-    requeue_after: float | None = None
 
 
 def _runtimes(ctx: Context) -> list[WasmRuntime]:
@@ -143,13 +134,26 @@ async def _read_secret(ctx: Context, namespace: str, name: str) -> dict[str, Any
     return await ctx.client.get(SECRETS, namespace, name)
 
 
-async def _decide(
-    ctx: Context, app: WasmApp, previous: dict[str, Any]
-) -> tuple[AppOutcome, WasmRuntime | None, ArtifactStatus | None, dict[str, Any] | None, Pin | None]:
+def _sooner(first: float | None, second: float | None) -> float | None:
+    """The earlier of two "look again in" delays; None means no need."""
+    if first is None or second is None:
+        return first if second is None else second
+    return min(first, second)
+
+
+def _rollout_events(app: WasmApp, pin: Pin) -> tuple[Event, ...]:
+    """The NewDigest Event of a pin that moved. Only a pass that applied the new digest returns
+    it, together with the status that records the digest."""
+    if not pin.changed_digest:
+        return ()
+    message = f"{app.spec.image} moved from {pin.previous_digest} to {pin.artifact.digest}; rolling out"
+    return (("Normal", "NewDigest", message),)
+
+
+async def _decide(ctx: Context, app: WasmApp, previous: dict[str, Any]) -> Result:
     """Run the reconcile steps; map every expected failure to a verdict."""
     recorded = _recorded_artifact(previous)
     runtime: WasmRuntime | None = None
-    pin: Pin | None = None
     existing = ctx.store.deployments.get((app.namespace, child_name(app.name)))
     try:
         pin = await pin_artifact(
@@ -165,31 +169,31 @@ async def _decide(
         verdict = eligibility_verdict(app, runtime, _nodes(ctx)) or rollout_verdict(deployment)
         requeue = seconds_until_next_check(app, pin.artifact, time.time())
         sleep = await reconcile_scale_to_zero(ctx, app, children, deployment, verdict, previous)
-        verdict = sleep.verdict
-        if sleep.requeue_after is not None:
-            requeue = min(requeue, sleep.requeue_after) if requeue is not None else sleep.requeue_after
+        verdict, requeue = sleep.verdict, _sooner(requeue, sleep.requeue_after)
         # "0 of 2 replicas available" says nothing; the pods' status and Events say why.
         key = (app.namespace, app.name)
         verdict, look_again = await ctx.pods.explain(ctx.client, key, app.name, deployment, verdict)
-        if look_again is not None:
-            requeue = min(requeue, look_again) if requeue is not None else look_again
-        return AppOutcome(verdict, requeue), runtime, pin.artifact, deployment, pin
+        status = _status_body(app, previous, verdict, runtime, pin.artifact, deployment, now_rfc3339())
+        return Result(verdict, status, _sooner(requeue, look_again), events=_rollout_events(app, pin))
     except SpecError as exc:
-        verdict = Verdict("stalled", exc.reason, exc.message)
+        verdict, retry = Verdict("stalled", exc.reason, exc.message), False
     except RegistryError as exc:
         kept = "; the running Deployment is left as it was" if existing is not None else ""
         # An outage is waited out with retries; an answer like 404 or 401 will not change by retrying.
-        state = "retrying" if exc.transient else "stalled"
-        verdict = Verdict(state, exc.reason, f"{exc}{kept}")
+        retry = exc.transient
+        verdict = Verdict("retrying" if retry else "stalled", exc.reason, f"{exc}{kept}")
     except KubeApiError as exc:
         if exc.transient or exc.object_going_away:
             raise
         # The API server refused a generated object: report its words, they name the field.
         verdict = Verdict("stalled", "InvalidSpec", f"the API server refused a generated object: {exc.message}")
-    return AppOutcome(verdict), runtime, recorded, existing, pin
+        retry = False
+    # A step failed: status keeps the artifact and the Deployment as they were before it.
+    status = _status_body(app, previous, verdict, runtime, recorded, existing, now_rfc3339())
+    return Result(verdict, status, retry=retry)
 
 
-async def reconcile_app(ctx: Context, key: Key) -> AppOutcome | None:
+async def reconcile_app(ctx: Context, key: Key) -> Result | None:
     """One pass over one WasmApp. Returns None when the app no longer exists."""
     body = ctx.store.apps.get(key)
     if body is None or body.get("metadata", {}).get("deletionTimestamp"):
@@ -203,34 +207,12 @@ async def reconcile_app(ctx: Context, key: Key) -> AppOutcome | None:
         generation = int(body["metadata"].get("generation") or 0)
         verdict = Verdict("stalled", "InvalidSpec", f"spec does not match the schema: {exc.errors()[0]['msg']}")
         conditions = build_conditions(verdict, generation, previous.get("conditions"), now_rfc3339())
-        await _write_status(
-            ctx, body, previous, {**previous, "observedGeneration": generation, "conditions": conditions}
-        )
-        return AppOutcome(verdict)
+        invalid = Result(verdict, {**previous, "observedGeneration": generation, "conditions": conditions})
+        await write_status(ctx, WASMAPPS, ctx.store.apps, body, invalid)
+        return invalid
 
-    outcome, runtime, artifact, deployment, pin = await _decide(ctx, app, previous)
-    if pin is not None and pin.changed_digest:
-        await ctx.events.record(
-            body,
-            "Normal",
-            "NewDigest",
-            f"{app.spec.image} moved from {pin.previous_digest} to {pin.artifact.digest}; rolling out",
-        )
-    status = _status_body(app, previous, outcome.verdict, runtime, artifact, deployment, now_rfc3339())
-    await _write_status(ctx, body, previous, status)
-    ctx.metrics.observe_app_verdict(key, outcome.verdict)
-    log.debug("reconciled", state=outcome.verdict.state, reason=outcome.verdict.reason)
-    return outcome
-
-
-async def _write_status(ctx: Context, body: dict[str, Any], previous: dict[str, Any], status: dict[str, Any]) -> None:
-    """Patch status only when it changed; post an Event when the Ready condition changed meaning."""
-    if without_times(status) == without_times(previous):
-        return
-    meta = body["metadata"]
-    stored = await ctx.client.patch_status(WASMAPPS, meta.get("namespace"), meta["name"], status)
-    ctx.store.apps.upsert(stored)
-    ctx.metrics.status_writes.inc()
-    event = transition_event(previous.get("conditions"), status["conditions"])
-    if event is not None:
-        await ctx.events.record(stored, *event)
+    result = await _decide(ctx, app, previous)
+    await write_status(ctx, WASMAPPS, ctx.store.apps, body, result)
+    ctx.metrics.observe_app_verdict(key, result.verdict)
+    log.debug("reconciled", state=result.verdict.state, reason=result.verdict.reason)
+    return result

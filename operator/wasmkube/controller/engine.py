@@ -199,22 +199,17 @@ class Controller:
                 self.ctx.metrics.queue_depth.set(self.queue.depth())
 
     async def _reconcile(self, kind: str, key: Key, item: QueueKey) -> None:
-        if kind == RUNTIME:
-            if await reconcile_runtime(self.ctx, key):
-                self.queue.forget(item)
-            else:
-                self.queue.drop(item)
-            return
-        outcome = await reconcile_app(self.ctx, key)
-        if outcome is None:
+        reconcile = reconcile_runtime if kind == RUNTIME else reconcile_app
+        result = await reconcile(self.ctx, key)
+        if result is None:
             self.queue.drop(item)
             return
-        if outcome.verdict.state == "retrying":
+        if result.retry:
             self.queue.retry(item)
             return
         self.queue.forget(item)
-        if outcome.requeue_after:
-            self.queue.add_after(item, outcome.requeue_after)
+        if result.requeue_after:
+            self.queue.add_after(item, result.requeue_after)
 
     async def _resync(self) -> None:
         """Look at everything again now and then, spread out so it never comes as a burst."""

@@ -15,9 +15,9 @@ from wasmkube.builders.workload import stamp_hash
 from wasmkube.clients.kube import RUNTIMECLASSES, WASMRUNTIMES, KubeApiError
 from wasmkube.controller.children import controlled_by
 from wasmkube.controller.context import Context
-from wasmkube.controller.events import transition_event
+from wasmkube.controller.result import Result, write_status
 from wasmkube.controller.store import Key
-from wasmkube.status.conditions import Verdict, build_conditions, now_rfc3339, without_times
+from wasmkube.status.conditions import Verdict, build_conditions, now_rfc3339
 
 _log = structlog.get_logger(__name__)
 
@@ -46,12 +46,8 @@ def runtime_verdict(runtime: WasmRuntime, eligible: int, ready: int) -> Verdict:
     return Verdict("stalled", "NoEligibleNodes", f"no node matches {selector}: install the shim and label nodes")
 
 
-async def reconcile_runtime(ctx: Context, key: Key) -> bool:
-    """One pass over one WasmRuntime. Returns False when the runtime no longer exists."""
-    body = ctx.store.runtimes.get(key)
-    if body is None or body.get("metadata", {}).get("deletionTimestamp"):
-        return False
-    previous: dict[str, Any] = dict(body.get("status") or {})
+async def _decide(ctx: Context, body: dict[str, Any], previous: dict[str, Any]) -> Result:
+    """Sync the RuntimeClass and count nodes; map every expected failure to a verdict."""
     generation = int(body["metadata"].get("generation") or 0)
     eligible = ready = 0
     try:
@@ -81,12 +77,16 @@ async def reconcile_runtime(ctx: Context, key: Key) -> bool:
     }
     if class_name:
         status["runtimeClassName"] = class_name
-    if without_times(status) != without_times(previous):
-        stored = await ctx.client.patch_status(WASMRUNTIMES, None, key[1], status)
-        ctx.store.runtimes.upsert(stored)
-        ctx.metrics.status_writes.inc()
-        event = transition_event(previous.get("conditions"), status["conditions"])
-        if event is not None:
-            await ctx.events.record(stored, *event)
-    _log.debug("runtime reconciled", name=key[1], state=verdict.state, ready_nodes=ready)
-    return True
+    return Result(verdict, status)
+
+
+async def reconcile_runtime(ctx: Context, key: Key) -> Result | None:
+    """One pass over one WasmRuntime. Returns None when the runtime no longer exists."""
+    body = ctx.store.runtimes.get(key)
+    if body is None or body.get("metadata", {}).get("deletionTimestamp"):
+        return None
+    previous: dict[str, Any] = dict(body.get("status") or {})
+    result = await _decide(ctx, body, previous)
+    await write_status(ctx, WASMRUNTIMES, ctx.store.runtimes, body, result)
+    _log.debug("runtime reconciled", name=key[1], state=result.verdict.state, ready_nodes=result.status["readyNodes"])
+    return result
