@@ -1,8 +1,9 @@
 """ChildApplier's decisions: when to skip an apply, when to force it, and when to refuse.
 
-A unit test of the decision logic with a tiny fake client standing in for the API server: it
-stores what is applied, bumps generations the way the API server does for a spec change, and can
-be told to answer an apply with a 409 conflict. Nothing here talks to a cluster.
+A unit test of the decision logic with the fake client of `fakekube` standing in for the API
+server (shared with the in-process reconcile tests): it stores what is applied, bumps generations
+the way the API server does for a spec change, and can be told to answer an apply with a 409
+conflict. Nothing here talks to a cluster.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import copy
 from typing import Any
 
 import pytest
+from fakekube import FakeClient
 
 from wasmkube.builders.errors import SpecError
 from wasmkube.builders.workload import stamp_hash
-from wasmkube.clients.kube import DEPLOYMENTS, SERVICES, KubeApiError, ResourceType
+from wasmkube.clients.kube import DEPLOYMENTS, SERVICES, KubeApiError
 from wasmkube.controller.children import ChildApplier, change_marker, controlled_by, controller_of
-from wasmkube.controller.store import ObjectCache, key_of
+from wasmkube.controller.store import ObjectCache
 
 OWNER = "owner-uid"
 STRANGER = "someone-else"
@@ -35,57 +37,6 @@ def desired_deployment(replicas: int = 1, owner: str = OWNER) -> dict[str, Any]:
             "spec": {"replicas": replicas},
         }
     )
-
-
-class FakeClient:
-    """Just enough of KubeClient for ChildApplier: apply, get, delete."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
-        self.applies: list[tuple[str, bool]] = []
-        self.gets: list[tuple[str, str | None, str]] = []
-        self.deletes: list[tuple[str, str | None, str, str | None]] = []
-        self.conflict_unless_forced = False
-        self.fail_with: KubeApiError | None = None
-        self._uids = 0
-
-    def put(self, obj: dict[str, Any], generation: int = 1) -> dict[str, Any]:
-        """An object that exists on the server (created by anyone)."""
-        stored = copy.deepcopy(obj)
-        self._uids += 1
-        stored["metadata"].setdefault("uid", f"uid-{self._uids}")
-        stored["metadata"]["generation"] = generation
-        namespace, name = key_of(stored)
-        self.objects[(stored["kind"], namespace, name)] = stored
-        return copy.deepcopy(stored)
-
-    async def apply(self, obj: dict[str, Any], *, force: bool = True) -> dict[str, Any]:
-        self.applies.append((obj["metadata"]["name"], force))
-        if self.fail_with is not None:
-            raise self.fail_with
-        if self.conflict_unless_forced and not force:
-            raise KubeApiError(409, "Conflict", 'Apply failed with 1 conflict: conflict with "kubectl"')
-        namespace, name = key_of(obj)
-        current = self.objects.get((obj["kind"], namespace, name))
-        if current is None:
-            return self.put(obj)
-        generation = current["metadata"]["generation"]
-        if current.get("spec") != obj.get("spec"):
-            generation += 1
-        merged = copy.deepcopy(obj)
-        merged["metadata"]["uid"] = current["metadata"]["uid"]
-        merged["metadata"]["generation"] = generation
-        self.objects[(obj["kind"], namespace, name)] = merged
-        return copy.deepcopy(merged)
-
-    async def get(self, resource: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
-        self.gets.append((resource.plural, namespace, name))
-        kind = {"deployments": "Deployment", "services": "Service"}[resource.plural]
-        found = self.objects.get((kind, namespace or "", name))
-        return copy.deepcopy(found) if found else None
-
-    async def delete(self, resource: ResourceType, namespace: str | None, name: str, *, uid: str | None = None) -> None:
-        self.deletes.append((resource.plural, namespace, name, uid))
 
 
 @pytest.fixture
