@@ -2,8 +2,9 @@
 
 `FakeClient` has just the calls the controller makes (apply, get, delete, status and scale
 patches, one-page lists, Events). It keeps the objects it was given or that were applied, bumps
-`metadata.generation` when an apply changes a spec (as the API server does), and records every
-write so a test can assert on what was sent. It does not pretend to be Kubernetes: no admission,
+`metadata.generation` when an apply changes a spec (as the API server does), keeps a
+`spec.replicas` that an apply leaves out (as server-side apply keeps another manager's field),
+and records every write so a test can assert on what was sent. It does not pretend to be Kubernetes: no admission,
 no defaulting, no Deployment controller. A test that wants a rolled-out Deployment writes that
 Deployment's status itself.
 
@@ -92,10 +93,13 @@ class FakeClient:
         current = self.objects.get((obj["kind"], namespace, name))
         if current is None:
             return self.put(obj)
-        generation = current["metadata"]["generation"]
-        if current.get("spec") != obj.get("spec"):
-            generation += 1
         merged = copy.deepcopy(obj)
+        if "replicas" in current.get("spec", {}) and "replicas" not in merged.get("spec", {}):
+            # Left out on purpose (the HPA or the activator owns it): server-side apply keeps it.
+            merged["spec"]["replicas"] = current["spec"]["replicas"]
+        generation = current["metadata"]["generation"]
+        if current.get("spec") != merged.get("spec"):
+            generation += 1
         merged["metadata"]["uid"] = current["metadata"]["uid"]
         merged["metadata"]["generation"] = generation
         if "status" in current:
