@@ -63,7 +63,6 @@ SECRETS = ResourceType("", "v1", "secrets", namespaced=True)
 EVENTS = ResourceType("", "v1", "events", namespaced=True)
 HPAS = ResourceType("autoscaling", "v2", "horizontalpodautoscalers", namespaced=True)
 RUNTIMECLASSES = ResourceType("node.k8s.io", "v1", "runtimeclasses", namespaced=False)
-NODES = ResourceType("", "v1", "nodes", namespaced=False)
 PODS = ResourceType("", "v1", "pods", namespaced=True)
 ENDPOINTSLICES = ResourceType("discovery.k8s.io", "v1", "endpointslices", namespaced=True)
 
@@ -151,10 +150,6 @@ class KubeClient:
         # proxy variables on every request, a tenth of the operator's CPU under load (bench profile).
         configuration.client_session_kwargs = {"trust_env": False}
         return cls(aio_client.ApiClient(configuration), timeout=request_timeout, field_manager=field_manager)
-
-    @property
-    def configuration(self) -> Any:
-        return self._api.configuration
 
     async def close(self) -> None:
         await self._api.close()

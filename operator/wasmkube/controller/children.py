@@ -41,8 +41,6 @@ class ChildApplier:
     def __init__(self, client: KubeClient) -> None:
         self._client = client
         self._applied_marker: dict[tuple[str, Key], str | None] = {}
-        self.applies = 0
-        self.deletes = 0
 
     def _up_to_date(self, desired: dict[str, Any], observed: dict[str, Any] | None, resource: ResourceType) -> bool:
         if observed is None or applied_hash(observed) != applied_hash(desired):
@@ -71,7 +69,6 @@ class ChildApplier:
             if current is None or not controlled_by(current, owner_uid):
                 raise self._name_conflict(desired) from exc
             stored = await self._client.apply(desired, force=True)
-        self.applies += 1
         cache.upsert(stored)
         self._applied_marker[(resource.plural, key)] = change_marker(stored)
         return stored
@@ -82,7 +79,6 @@ class ChildApplier:
         if observed is None or not controlled_by(observed, owner_uid):
             return
         await self._client.delete(resource, key[0] or None, key[1], uid=observed["metadata"].get("uid"))
-        self.deletes += 1
         cache.remove(key)
         self._applied_marker.pop((resource.plural, key), None)
 

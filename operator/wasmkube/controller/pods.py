@@ -82,7 +82,6 @@ class PodDiagnoser:
         self._looks: dict[Key, _Look] = {}
         self._gate = asyncio.Semaphore(MAX_CONCURRENT_LOOKS)
         self._next_slot = 0.0
-        self.lists = 0  # API reads made, for tests and metrics
 
     def forget(self, key: Key) -> None:
         self._looks.pop(key, None)
@@ -133,7 +132,6 @@ class PodDiagnoser:
 
     async def _diagnose(self, client: KubeClient, namespace: str, app_name: str) -> Verdict | None:
         pods = await client.list_objects(PODS, namespace, label_selector=selector_string(app_name), limit=POD_PAGE)
-        self.lists += 1
         findings = pod_findings(pods)
         if not any(f.stalled for f in findings):
             unready = unready_running_pod(pods)
@@ -144,7 +142,6 @@ class PodDiagnoser:
                     field_selector=f"involvedObject.kind=Pod,involvedObject.name={unready},reason=Unhealthy",
                     limit=EVENT_PAGE,
                 )
-                self.lists += 1
                 probe = probe_finding(unready, events)
                 if probe is not None:
                     findings.append(probe)

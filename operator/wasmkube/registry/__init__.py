@@ -18,7 +18,7 @@ from wasmkube.registry.errors import (
     Unauthorized,
     UnsupportedArtifact,
 )
-from wasmkube.registry.reference import Reference, parse_reference
+from wasmkube.registry.reference import Reference
 
 __all__ = [
     "ArtifactResolver",
@@ -38,7 +38,6 @@ __all__ = [
     "credentials_for",
     "entries_from_secret",
     "find_credentials",
-    "parse_reference",
     "select_platform",
     "sniff_wasm",
 ]

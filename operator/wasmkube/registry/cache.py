@@ -63,9 +63,6 @@ class SingleFlightCache(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def clear(self) -> None:
-        self._entries.clear()
-
     async def get(self, key: K, load: Loader[V], *, force: bool = False) -> V:
         """The cached value, a cached failure, or the result of a (shared) load.
 

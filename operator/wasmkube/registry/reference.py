@@ -105,11 +105,6 @@ class Reference:
         return text
 
 
-def parse_reference(text: str) -> Reference:
-    """Function form of :meth:`Reference.parse`."""
-    return Reference.parse(text)
-
-
 def _split_tag(name: str) -> tuple[str, str | None]:
     """Split ``name:tag``; a ``:`` before the last ``/`` belongs to a host's port, not a tag."""
     colon = name.rfind(":")
