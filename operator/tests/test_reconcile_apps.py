@@ -50,11 +50,11 @@ def runtime_body(name: str = "wasmtime", **spec: Any) -> dict[str, Any]:
     }
 
 
-def node_body(name: str = "node-1", ready: bool = True, **labels: str) -> dict[str, Any]:
+def node_body(name: str = "node-1", ready: bool = True, labels: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": name, "labels": labels},
+        "metadata": {"name": name, "labels": labels or {}},
         "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
     }
 

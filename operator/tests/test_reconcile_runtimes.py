@@ -45,7 +45,7 @@ async def reconcile(world: Runtimes) -> Result:
 
 
 async def test_a_runtime_with_ready_nodes_is_ready_and_owns_its_runtime_class(world: Runtimes) -> None:
-    world.add(node_body("wasm-1", **SHIM), world.ctx.store.nodes)
+    world.add(node_body("wasm-1", labels=SHIM), world.ctx.store.nodes)
     world.add(node_body("plain-1"), world.ctx.store.nodes)
     world.add_runtime()
 
@@ -67,7 +67,10 @@ async def test_a_runtime_with_ready_nodes_is_ready_and_owns_its_runtime_class(wo
     ("nodes", "message"),
     [
         ([], "no node matches wasmkube.dev/shim-wasmtime=ready: install the shim and label nodes"),
-        ([node_body("wasm-1", ready=False, **SHIM)], "1 node(s) match wasmkube.dev/shim-wasmtime=ready, none is Ready"),
+        (
+            [node_body("wasm-1", ready=False, labels=SHIM)],
+            "1 node(s) match wasmkube.dev/shim-wasmtime=ready, none is Ready",
+        ),
     ],
     ids=["no match", "none Ready"],
 )
@@ -87,7 +90,7 @@ async def test_a_runtime_without_ready_nodes_is_stalled(
 
 
 async def test_an_unchanged_runtime_costs_no_write_and_no_event(world: Runtimes) -> None:
-    world.add(node_body("wasm-1", **SHIM), world.ctx.store.nodes)
+    world.add(node_body("wasm-1", labels=SHIM), world.ctx.store.nodes)
     world.add_runtime()
     await reconcile(world)
     await world.events()
