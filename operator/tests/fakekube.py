@@ -57,7 +57,6 @@ class FakeClient:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.applies: list[tuple[str, bool]] = []
-        self.applied: list[dict[str, Any]] = []
         self.gets: list[tuple[str, str | None, str]] = []
         self.deletes: list[tuple[str, str | None, str, str | None]] = []
         self.status_writes: list[tuple[str, str | None, str, dict[str, Any]]] = []
@@ -88,7 +87,6 @@ class FakeClient:
             raise self.fail_with
         if self.conflict_unless_forced and not force:
             raise KubeApiError(409, "Conflict", 'Apply failed with 1 conflict: conflict with "kubectl"')
-        self.applied.append(copy.deepcopy(obj))
         namespace, name = key_of(obj)
         current = self.objects.get((obj["kind"], namespace, name))
         if current is None:
