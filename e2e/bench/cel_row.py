@@ -35,7 +35,7 @@ from .context import BenchContext
 from .kubeapi import ApiError, KubeApi
 from .report import Row
 from .shared import create_namespace, delete_namespace, say
-from .stats import latency_summary
+from .stats import latency_summary, ratio
 
 CRD_FILE = REPO_ROOT / "crds" / "wasmkube.dev_wasmapps.yaml"
 REAL_GROUP = "wasmkube.dev"
@@ -236,10 +236,6 @@ async def sequential(ctx: BenchContext, namespace: str, group: str, spec: dict[s
             "cel_eval_ms_per_create": cel}
 
 
-def _ratio(slow: Any, fast: Any) -> float | None:
-    return round(slow / fast, 2) if slow and fast else None
-
-
 async def measure(ctx: BenchContext) -> Row:
     n = ctx.config.cel_n
     row = Row("h", "CEL admission cost (CRD rules)", n)
@@ -266,18 +262,18 @@ async def measure(ctx: BenchContext) -> Row:
         worst = 0.0
         for kind, res in results.items():
             # Rate ratio: nocel creates/s over cel creates/s = how much slower admission is with CEL.
-            ratio = _ratio(res[NOCEL_GROUP]["creates_per_second"], res[COPY_GROUP]["creates_per_second"])
-            real_ratio = _ratio(res[NOCEL_GROUP]["creates_per_second"], res[REAL_GROUP]["creates_per_second"])
-            p50 = _ratio(res[COPY_GROUP]["latency"]["p50_ms"], res[NOCEL_GROUP]["latency"]["p50_ms"])
-            res["cel_cost_ratio"], res["installed_crd_ratio"], res["p50_ratio"] = ratio, real_ratio, p50
-            worst = max(worst, ratio or 0.0)
+            rate = ratio(res[NOCEL_GROUP]["creates_per_second"], res[COPY_GROUP]["creates_per_second"])
+            real_ratio = ratio(res[NOCEL_GROUP]["creates_per_second"], res[REAL_GROUP]["creates_per_second"])
+            p50 = ratio(res[COPY_GROUP]["latency"]["p50_ms"], res[NOCEL_GROUP]["latency"]["p50_ms"])
+            res["cel_cost_ratio"], res["installed_crd_ratio"], res["p50_ratio"] = rate, real_ratio, p50
+            worst = max(worst, rate or 0.0)
             cel_ms = res[COPY_GROUP]["cel_eval_ms_per_create"]
             summary.append(f"{kind}: {res[COPY_GROUP]['creates_per_second']}/s with CEL vs "
-                           f"{res[NOCEL_GROUP]['creates_per_second']}/s without = {ratio}x, p50 "
+                           f"{res[NOCEL_GROUP]['creates_per_second']}/s without = {rate}x, p50 "
                            f"{res[COPY_GROUP]['latency']['p50_ms']} vs {res[NOCEL_GROUP]['latency']['p50_ms']} ms"
                            f" (installed CRD {real_ratio}x; CEL evaluation {cel_ms} ms/create)")
         row.metrics["cel_cost_ratio_worst"] = worst
-        seq = {kind: _ratio(res[COPY_GROUP]["sequential"]["p50_ms"], res[NOCEL_GROUP]["sequential"]["p50_ms"])
+        seq = {kind: ratio(res[COPY_GROUP]["sequential"]["p50_ms"], res[NOCEL_GROUP]["sequential"]["p50_ms"])
                for kind, res in results.items()}
         row.metrics["sequential_p50_ratio"] = seq
         summary.append("one at a time p50: " + ", ".join(

@@ -25,6 +25,7 @@ from . import podproc, wrk
 from .nodepods import KINDS, LABELS, METRICS_PORT, PORT, NodeSession, PodWatch, create_pod, http_pod, make_namespace
 from .report import Row
 from .shared import delete_namespace, say
+from .stats import ratio
 
 WARMUP_SECONDS = 2.0
 SINGLE_SECONDS = 5.0
@@ -54,10 +55,6 @@ def _load(ip: str, uid: str, kind: str, threads: int, connections: int, seconds:
     if counted_before is not None and counted_after is not None:
         out["shim_counted"] = counted_after - counted_before
     return out
-
-
-def _ratio(a: Any, b: Any) -> float | None:
-    return round(a / b, 2) if a and b else None
 
 
 async def measure(ctx: Any, session: NodeSession) -> Row:
@@ -91,11 +88,11 @@ async def measure(ctx: Any, session: NodeSession) -> Row:
         for kind in ("wasm-c", "wasm-python"):
             mine = results[kind]
             mine["vs_native"] = {
-                "requests_per_second": _ratio(mine["main"].get("requests_per_second"),
+                "requests_per_second": ratio(mine["main"].get("requests_per_second"),
                                               native["main"].get("requests_per_second")),
-                "p50": _ratio(mine["main"].get("p50_ms"), native["main"].get("p50_ms")),
-                "p99": _ratio(mine["main"].get("p99_ms"), native["main"].get("p99_ms")),
-                "cpu_per_request": _ratio(mine.get("cpu_ms_per_1000_requests"),
+                "p50": ratio(mine["main"].get("p50_ms"), native["main"].get("p50_ms")),
+                "p99": ratio(mine["main"].get("p99_ms"), native["main"].get("p99_ms")),
+                "cpu_per_request": ratio(mine.get("cpu_ms_per_1000_requests"),
                                           native.get("cpu_ms_per_1000_requests")),
             }
             c1, n1 = mine["concurrency_1"].get("p50_ms"), native["concurrency_1"].get("p50_ms")

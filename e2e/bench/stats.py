@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 def percentile(values: Sequence[float], pct: float) -> float | None:
@@ -30,3 +31,8 @@ def latency_summary(values: Sequence[float]) -> dict[str, float | int | None]:
         "p99_ms": ms(percentile(values, 99)),
         "max_ms": ms(max(values) if values else None),
     }
+
+
+def ratio(a: Any, b: Any) -> float | None:
+    """a / b to two places, or None when either is missing or zero (a row that did not measure it)."""
+    return round(a / b, 2) if a and b else None

@@ -37,7 +37,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from e2e.support.activator import BRIDGE_GATEWAY, ActivatorProcess, http_request
+from e2e.support.activator import BRIDGE_GATEWAY, ActivatorProcess, http_request, slice_target
 from e2e.support.cluster import REGISTRY
 from e2e.support.operator import OperatorProcess
 from wasmkube.builders.identity import MANAGED_BY
@@ -54,12 +54,13 @@ from .nodepods import (
     http_pod,
     kubelet_histograms,
     make_namespace,
+    pod_ready,
     push_kind,
     realnode,
 )
 from .report import Row
 from .shared import delete_namespace, say
-from .stats import latency_summary
+from .stats import latency_summary, ratio
 from .watch import FirstSeen
 
 KINDS = ("wasm-c", "wasm-python")
@@ -84,7 +85,7 @@ class PodTimeline(FirstSeen):
             "bound": bool((obj.get("spec") or {}).get("nodeName")),
             "ip": bool(status.get("podIP")),
             "running": any((c.get("state") or {}).get("running") for c in status.get("containerStatuses") or []),
-            "ready": _is_ready(obj),
+            "ready": pod_ready(obj),
         }
         for mark, now in found.items():
             if now:
@@ -172,10 +173,8 @@ class WakeBench:
                                    f"?labelSelector=kubernetes.io/service-name={app},"
                                    f"endpointslice.kubernetes.io/managed-by=wasmkube.dev")  # fmt: skip
         items = (found or {}).get("items") or []
-        if not items:
-            return None, []
-        addresses = [a for e in items[0].get("endpoints") or [] for a in e.get("addresses") or []]
-        return items[0]["metadata"]["labels"].get("wasmkube.dev/target"), addresses
+        target, endpoints = slice_target(items[0] if items else None)
+        return target, [address for address, _ in endpoints]
 
     async def app_pods(self, app: str) -> list[dict[str, Any]]:
         found = await self.api.get(f"/api/v1/namespaces/{self.namespace}/pods"
@@ -189,7 +188,7 @@ class WakeBench:
         async def ready() -> bool:
             pods = await self.app_pods(app)
             target, _ = await self.service_target(app)
-            return target == "pods" and any(_is_ready(p) for p in pods)
+            return target == "pods" and any(pod_ready(p) for p in pods)
 
         await _until(ready, 300, f"{app} awake and its Service on the pods")
 
@@ -238,7 +237,8 @@ class WakeBench:
         after = await kubelet_histograms(self.api, self.session.node)
         kubelet = histogram_delta(before, after)
         marks = self.pods.marks.get(pod or "", {})
-        scaled = (self.scales.ups.get(app) or [None])[ups] if len(self.scales.ups.get(app, [])) > ups else None
+        ups_now = self.scales.ups.get(app, [])
+        scaled = ups_now[ups] if len(ups_now) > ups else None  # this wake's scale-up, as the watch saw it
         result: dict[str, Any] = {"status": answer.status, "wake_ms": round(1000 * answer.seconds, 1),
                                   "pod_ready_ms": _ms(marks.get("ready"), sent), "kubelet": kubelet}  # fmt: skip
         if answer.status != 200:
@@ -272,11 +272,6 @@ def _ms(later: float | None, earlier: float | None) -> float | None:
 def _kubelet_ms(kubelet: dict[str, float], operation: str) -> float | None:
     """One runtime operation's milliseconds from the kubelet's histogram deltas."""
     return kubelet.get(f"op{{{operation}}}_ms")
-
-
-def _is_ready(obj: dict[str, Any]) -> bool:
-    status = obj.get("status") or {}
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
 def _summarise(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -365,7 +360,7 @@ async def _steady_state(ctx: Any, bench: WakeBench, session: NodeSession, row: R
             return addresses if target == "pods" and addresses else None
 
         addresses = await _until(awake, 120, "the app awake, its Service on the pod")
-        pods = [p for p in await bench.app_pods(app) if _is_ready(p)]
+        pods = [p for p in await bench.app_pods(app) if pod_ready(p)]
         pod_ip = pods[0]["status"]["podIP"]
         if addresses != [pod_ip]:
             row.note += f"the awake Service lists {addresses}, not just the pod {pod_ip}. "
@@ -382,7 +377,7 @@ async def _steady_state(ctx: Any, bench: WakeBench, session: NodeSession, row: R
         base = results["bare pod, no counter"]
         for res in results.values():
             res["vs_bare"] = {
-                "requests_per_second": _ratio(res.get("requests_per_second"), base.get("requests_per_second")),
+                "requests_per_second": ratio(res.get("requests_per_second"), base.get("requests_per_second")),
                 "added_p50_ms": round(res["p50_ms"] - base["p50_ms"], 3) if res.get("p50_ms") else None,
             }
         row.metrics.update({"targets": results, "connections": config.wrk_connections, "seconds": config.wrk_seconds})
@@ -394,7 +389,3 @@ async def _steady_state(ctx: Any, bench: WakeBench, session: NodeSession, row: R
             row.note += "errors under load: " + ", ".join(f"{k} {v['errors']}" for k, v in results.items()) + ". "
     finally:
         await bare.stop()
-
-
-def _ratio(a: Any, b: Any) -> float | None:
-    return round(a / b, 2) if a and b else None
