@@ -88,7 +88,8 @@ def start_operator(cluster: Cluster, activator_address: str | None = None) -> No
     if activator_address:
         args = process.extra_args
         if "--activator-service" in args:
-            del args[args.index("--activator-service"):args.index("--activator-service") + 2]
+            at = args.index("--activator-service")
+            del args[at:at + 2]  # the flag and its value
         args += ["--activator-address", activator_address]
     process.start()
     PID_FILE.write_text(str(process.pid))
@@ -100,7 +101,7 @@ def start_activator(cluster: Cluster) -> demo_real_node.ActivatorProcess:
         f"(log: {ACTIVATOR_LOG_FILE.relative_to(REPO)})")
     kubeconfig = service_account_kubeconfig(cluster, f"{RELEASE}-activator", NAMESPACE,
                                             STATE / "demo-activator-kubeconfig")  # fmt: skip
-    activator = demo_real_node.start_activator(cluster, kubeconfig, ACTIVATOR_LOG_FILE)
+    activator = demo_real_node.start_activator(kubeconfig, ACTIVATOR_LOG_FILE)
     ACTIVATOR_PID_FILE.write_text(str(activator.pid))
     return activator
 

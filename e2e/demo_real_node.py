@@ -134,7 +134,7 @@ def show_http_answer(cluster: Cluster, say: Callable[[str], None]) -> str:
         process.wait(timeout=10)
 
 
-def start_activator(cluster: Cluster, kubeconfig: Path, log_path: Path) -> ActivatorProcess:
+def start_activator(kubeconfig: Path, log_path: Path) -> ActivatorProcess:
     """The chart's activator, run as its ServiceAccount on the real node's bridge gateway.
 
     KWOK nodes execute nothing, so the chart's activator pods cannot hold a request; a host
