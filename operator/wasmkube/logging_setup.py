@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import structlog
+from pydantic import AfterValidator
 from structlog.types import EventDict, WrappedLogger
 
 
@@ -24,6 +25,19 @@ def _kopf_object_context(_: WrappedLogger, __: str, event_dict: EventDict) -> Ev
             event_dict.setdefault("namespace", ref.get("namespace"))
         event_dict.setdefault("name", ref.get("name"))
     return event_dict
+
+
+def _known_level(name: str) -> str:
+    """A level name logging knows, in upper case (`root.setLevel` raises on any other)."""
+    level = name.upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ValueError("not a log level: DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return level
+
+
+# What `--log-format` and `--log-level` accept (the operator and the activator alike).
+LogFormat = Literal["auto", "json", "console"]
+LogLevel = Annotated[str, AfterValidator(_known_level)]
 
 
 def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
