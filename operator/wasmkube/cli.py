@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,97 +24,12 @@ from wasmkube.builders.errors import SpecError
 from wasmkube.builders.runtime_choice import select_runtime
 from wasmkube.builders.runtimeclass import build_runtime_class
 from wasmkube.builders.workload import build_children
-from wasmkube.config import OperatorConfig
-
-
-def _env_list(name: str) -> list[str]:
-    return [item for item in os.environ.get(name, "").replace(",", " ").split() if item]
+from wasmkube.config import OPERATOR_SETTINGS, OperatorConfig
 
 
 def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser("run", help="run the operator against the current cluster")
-    scope = run.add_mutually_exclusive_group()
-    scope.add_argument(
-        "-n",
-        "--namespace",
-        action="append",
-        dest="namespaces",
-        default=_env_list("WASMKUBE_NAMESPACES"),
-        help="watch only this namespace (repeatable; env WASMKUBE_NAMESPACES)",
-    )
-    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (the default)")
-    run.add_argument("--workers", type=int, default=int(os.environ.get("WASMKUBE_WORKERS", 64)))
-    run.add_argument("--resync-seconds", type=float, default=float(os.environ.get("WASMKUBE_RESYNC_SECONDS", 600)))
-    run.add_argument(
-        "--liveness-port",
-        type=int,
-        default=int(os.environ.get("WASMKUBE_LIVENESS_PORT", 8080)),
-        help="serve /healthz on this port (0: off)",
-    )
-    run.add_argument(
-        "--metrics-port",
-        type=int,
-        default=int(os.environ.get("WASMKUBE_METRICS_PORT", 9090)),
-        help="serve Prometheus /metrics on this port (0: off)",
-    )
-    run.add_argument("--bind-address", default=os.environ.get("WASMKUBE_BIND_ADDRESS", "0.0.0.0"))
-    run.add_argument(
-        "--log-format", choices=["auto", "json", "console"], default=os.environ.get("WASMKUBE_LOG_FORMAT", "auto")
-    )
-    run.add_argument("--log-level", default=os.environ.get("WASMKUBE_LOG_LEVEL", "INFO"))
-    run.add_argument(
-        "--insecure-registry",
-        action="append",
-        dest="insecure_registries",
-        default=_env_list("WASMKUBE_INSECURE_REGISTRIES"),
-        help="registry host:port spoken to over plain HTTP (local registries only; repeatable)",
-    )
-    run.add_argument(
-        "--allowed-registry",
-        action="append",
-        dest="allowed_registries",
-        default=_env_list("WASMKUBE_ALLOWED_REGISTRIES") or None,
-        help="if given, the only registries images may come from (repeatable)",
-    )
-    run.add_argument(
-        "--registry-timeout-seconds", type=float, default=float(os.environ.get("WASMKUBE_REGISTRY_TIMEOUT_SECONDS", 10))
-    )
-    run.add_argument(
-        "--registry-ttl-seconds", type=float, default=float(os.environ.get("WASMKUBE_REGISTRY_TTL_SECONDS", 300))
-    )
-    run.add_argument(
-        "--leader-elect",
-        action="store_true",
-        default=os.environ.get("WASMKUBE_LEADER_ELECT", "").lower() in {"1", "true", "yes"},
-        help="run as one of several replicas: only the holder of a Lease reconciles",
-    )
-    run.add_argument(
-        "--leader-election-namespace",
-        default=os.environ.get("WASMKUBE_LEADER_ELECTION_NAMESPACE")
-        or os.environ.get("WASMKUBE_POD_NAMESPACE")
-        or "default",
-        help="namespace of the Lease (default: the pod's namespace)",
-    )
-    run.add_argument("--leader-election-id", default=os.environ.get("WASMKUBE_LEADER_ELECTION_ID", "wasmkube"))
-    run.add_argument(
-        "--lease-seconds",
-        type=float,
-        default=float(os.environ.get("WASMKUBE_LEASE_SECONDS", 15)),
-        help="how long a leader's Lease lasts without renewal (failover time)",
-    )
-    target = run.add_mutually_exclusive_group()
-    target.add_argument(
-        "--activator-service",
-        default=os.environ.get("WASMKUBE_ACTIVATOR_SERVICE") or None,
-        help="NAMESPACE/NAME of the activator Service: scale-to-zero apps with no Ready pod point at its endpoints",
-    )
-    target.add_argument(
-        "--activator-address",
-        action="append",
-        dest="activator_addresses",
-        default=_env_list("WASMKUBE_ACTIVATOR_ADDRESSES"),
-        help="fixed IPv4:PORT of an activator instead (repeatable; for an activator run outside the cluster)",
-    )
+    OPERATOR_SETTINGS.add_arguments(run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,35 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> OperatorConfig:
-    return OperatorConfig(
-        namespaces=() if args.all_namespaces else tuple(args.namespaces or ()),
-        workers=args.workers,
-        resync_seconds=args.resync_seconds,
-        liveness_port=args.liveness_port,
-        metrics_port=args.metrics_port,
-        bind_address=args.bind_address,
-        log_format=args.log_format,
-        log_level=args.log_level,
-        insecure_registries=tuple(args.insecure_registries or ()),
-        allowed_registries=tuple(args.allowed_registries) if args.allowed_registries else None,
-        registry_timeout_seconds=args.registry_timeout_seconds,
-        registry_ttl_seconds=args.registry_ttl_seconds,
-        leader_elect=args.leader_elect,
-        leader_election_namespace=args.leader_election_namespace,
-        leader_election_id=args.leader_election_id,
-        lease_seconds=args.lease_seconds,
-        activator_service=args.activator_service,
-        activator_addresses=tuple(args.activator_addresses or ()),
-    )
+def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> OperatorConfig:
+    """The `run` flags, each falling back to its WASMKUBE_* variable; a bad value exits 2."""
+    return OPERATOR_SETTINGS.from_args_or_exit(args, "wasmkube run", environ)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
     from wasmkube.handlers import run_operator
     from wasmkube.logging_setup import configure_logging
     from wasmkube.metrics import Metrics
 
-    config = config_from_args(args)
     configure_logging(config.log_format, config.log_level)
     metrics = Metrics()
     if config.metrics_port:
