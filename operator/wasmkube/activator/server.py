@@ -20,19 +20,19 @@ import signal
 import socket
 import time
 import uuid
-from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from wasmkube.activator.config import ActivatorConfig
 from wasmkube.activator.endpoints import EndpointTracker
 from wasmkube.activator.holding import Holding, Overflow
 from wasmkube.activator.idle import IdleLoop, MetricsScraper, Scrape
 from wasmkube.activator.metrics import ActivatorMetrics
 from wasmkube.activator.probing import ProbeTiming, StartingPodProber
 from wasmkube.activator.proxy import Forwarder, Timeouts, UpstreamUnreachable
-from wasmkube.activator.routing import DEFAULT_CLUSTER_DOMAIN, AppRoute, NoRoute, RouteTable
+from wasmkube.activator.routing import AppRoute, NoRoute, RouteTable
 from wasmkube.activator.waking import Waker
 from wasmkube.builders.scaletozero import ENDPOINTS_LABEL, PODS, Endpoint
 from wasmkube.clients.kube import ENDPOINTSLICES, WASMAPPS, KubeClient
@@ -44,28 +44,6 @@ _log = structlog.get_logger(__name__)
 
 FIELD_MANAGER = "wasmkube-activator"
 RETRY_AFTER_SECONDS = 1
-
-
-@dataclass(frozen=True)
-class ActivatorConfig:
-    port: int = 8012
-    admin_port: int = 9090
-    bind_address: str = "0.0.0.0"
-    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
-    idle_interval_seconds: float = 5.0
-    metrics_port: int = 9091  # the pods' (the shim's) metrics port
-    connect_timeout_seconds: float = 5.0
-    upstream_timeout_seconds: float = 300.0
-    shutdown_delay_seconds: float = 5.0
-    shutdown_timeout_seconds: float = 120.0
-    leader_elect: bool = False
-    lease_namespace: str = "default"
-    lease_name: str = "wasmkube-activator"
-    lease_seconds: float = 15.0
-    api_timeout_seconds: float = 30.0
-    namespaces: tuple[str, ...] = ()  # empty: all namespaces
-    # How often a held request's starting pods are asked the readiness question (probing.py).
-    probe_interval_seconds: float = 0.05
 
 
 def _text(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -85,7 +63,7 @@ class Activator:
         self.waker = Waker(client, self.metrics)
         self.prober = StartingPodProber(self.endpoints, ProbeTiming(interval_seconds=config.probe_interval_seconds))
         self.forwarder = Forwarder(Timeouts(config.connect_timeout_seconds, config.upstream_timeout_seconds))
-        self._scraper = MetricsScraper(config.metrics_port) if scrape is None else None
+        self._scraper = MetricsScraper(config.pod_metrics_port) if scrape is None else None
         self.idle = IdleLoop(
             self.routes,
             self.endpoints,
