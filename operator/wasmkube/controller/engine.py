@@ -18,6 +18,7 @@ import structlog
 from wasmkube.builders.scaletozero import ENDPOINTS_LABEL, PODS, SERVICE_NAME_LABEL
 from wasmkube.builders.scheduling import NodeInfo
 from wasmkube.clients.kube import KubeApiError
+from wasmkube.config import OperatorConfig
 from wasmkube.controller.apps import reconcile_app
 from wasmkube.controller.children import controller_of
 from wasmkube.controller.context import Context
@@ -37,8 +38,14 @@ CHILD_SETTLE_SECONDS = 0.5
 SLICE_SETTLE_SECONDS = 0.1
 
 
+# The operator's defaults, so a Controller built without them (tests) runs as `wasmkube run` does.
+_DEFAULTS = OperatorConfig()
+
+
 class Controller:
-    def __init__(self, ctx: Context, *, workers: int = 16, resync_seconds: float = 600.0) -> None:
+    def __init__(
+        self, ctx: Context, *, workers: int = _DEFAULTS.workers, resync_seconds: float = _DEFAULTS.resync_seconds
+    ) -> None:
         self.ctx = ctx
         self.queue: WorkQueue[QueueKey] = WorkQueue()
         self._workers = workers
