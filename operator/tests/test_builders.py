@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from wasmkube.api.artifact import ArtifactKind
 from wasmkube.api.wasmapp import WasmApp
 from wasmkube.api.wasmruntime import WasmRuntime
-from wasmkube.builders.errors import SpecError
 from wasmkube.builders.identity import (
     APP_LABEL,
     APPLIED_HASH_ANNOTATION,
@@ -39,6 +38,7 @@ from wasmkube.builders.workload import (
     build_deployment,
     build_service,
 )
+from wasmkube.errors import SpecError
 
 MakeApp = Callable[..., WasmApp]
 MakeRuntime = Callable[..., WasmRuntime]

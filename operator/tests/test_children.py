@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from fakekube import FakeClient
 
-from wasmkube.builders.errors import SpecError
 from wasmkube.builders.workload import stamp_hash
 from wasmkube.clients.kube import DEPLOYMENTS, SERVICES, KubeApiError
 from wasmkube.controller.children import ChildApplier, change_marker, controlled_by, controller_of
 from wasmkube.controller.store import ObjectCache
+from wasmkube.errors import SpecError
 
 OWNER = "owner-uid"
 STRANGER = "someone-else"

@@ -12,8 +12,8 @@ import yaml
 from wasmkube import __version__
 from wasmkube.api.artifact import ArtifactKind
 from wasmkube.api.crdgen import ALL_CRDS, crd_manifest, render_all
-from wasmkube.builders.errors import SpecError
 from wasmkube.cli import main, render_documents
+from wasmkube.errors import SpecError
 
 DATA = Path(__file__).resolve().parent / "data"
 RENDER_APP = DATA / "render-app.yaml"

@@ -11,7 +11,6 @@ import pytest
 from wasmkube.api.scaletozero import ScaleToZero
 from wasmkube.api.wasmapp import WasmApp
 from wasmkube.api.wasmruntime import WasmRuntime
-from wasmkube.builders.errors import SpecError
 from wasmkube.builders.identity import APPLIED_HASH_ANNOTATION, selector_labels
 from wasmkube.builders.scaletozero import (
     ENDPOINTS_LABEL,
@@ -23,6 +22,7 @@ from wasmkube.builders.scaletozero import (
     ready_endpoints,
 )
 from wasmkube.builders.workload import build_children, build_service
+from wasmkube.errors import SpecError
 from wasmkube.status.conditions import Verdict
 from wasmkube.status.scaletozero import scale_to_zero_verdict
 

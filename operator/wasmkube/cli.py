@@ -20,11 +20,11 @@ from wasmkube.api.artifact import ArtifactKind
 from wasmkube.api.crdgen import render_all
 from wasmkube.api.wasmapp import WasmApp
 from wasmkube.api.wasmruntime import WasmRuntime
-from wasmkube.builders.errors import SpecError
 from wasmkube.builders.runtime_choice import select_runtime
 from wasmkube.builders.runtimeclass import build_runtime_class
 from wasmkube.builders.workload import build_children
 from wasmkube.config import OPERATOR_SETTINGS, OperatorConfig
+from wasmkube.errors import SpecError
 
 
 def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -15,11 +15,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from wasmkube.api.wasmapp import WasmApp
-from wasmkube.builders.errors import SpecError
 from wasmkube.builders.identity import child_name
 from wasmkube.builders.pod import build_probes, http_port
 from wasmkube.builders.scaletozero import awake_replicas, pods_service_name
 from wasmkube.controller.store import Key
+from wasmkube.errors import SpecError
 
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 

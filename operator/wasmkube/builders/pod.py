@@ -8,8 +8,8 @@ from wasmkube.api.artifact import ArtifactKind
 from wasmkube.api.telemetry import merged_otel
 from wasmkube.api.wasmapp import ContainerPort, HttpProbe, WasmApp
 from wasmkube.api.wasmruntime import WasmRuntime
-from wasmkube.builders.errors import SpecError
 from wasmkube.builders.identity import curated_labels
+from wasmkube.errors import SpecError
 
 CONTAINER_NAME = "app"
 # runwasi takes the module (and `#function`) from arg0 and ignores it for OCI Wasm layers; CRI

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from wasmkube.api.artifact import WASM_KINDS, ArtifactKind
 from wasmkube.api.wasmapp import WasmApp
 from wasmkube.api.wasmruntime import WasmRuntime
-from wasmkube.builders.errors import SpecError
+from wasmkube.errors import SpecError
 
 
 def select_runtime(app: WasmApp, runtimes: Iterable[WasmRuntime], kind: ArtifactKind) -> WasmRuntime:

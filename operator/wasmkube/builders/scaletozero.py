@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wasmkube.api.wasmapp import WasmApp
-from wasmkube.builders.errors import SpecError
 from wasmkube.builders.identity import child_name, curated_labels, owner_reference, selector_labels
+from wasmkube.errors import SpecError
 
 # Which wasmkube EndpointSlice role an object plays; also the server-side label selector of the
 # watches, so only these slices are ever sent to the operator and the activator.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wasmkube.api.common import Toleration
-from wasmkube.builders.errors import SpecError
+from wasmkube.errors import SpecError
 
 _BLOCKING_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
 

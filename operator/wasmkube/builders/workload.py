@@ -10,7 +10,6 @@ from typing import Any
 from wasmkube.api.artifact import ArtifactKind
 from wasmkube.api.wasmapp import WasmApp
 from wasmkube.api.wasmruntime import WasmRuntime
-from wasmkube.builders.errors import SpecError
 from wasmkube.builders.identity import (
     APPLIED_HASH_ANNOTATION,
     child_name,
@@ -21,6 +20,7 @@ from wasmkube.builders.identity import (
 from wasmkube.builders.pod import build_pod_template, effective_ports, http_port
 from wasmkube.builders.scaletozero import build_pods_service, with_metrics_endpoint
 from wasmkube.builders.scheduling import merge_node_selectors
+from wasmkube.errors import SpecError
 
 DEFAULT_REPLICAS = 1
 REVISION_HISTORY_LIMIT = 5

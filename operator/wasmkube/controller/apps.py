@@ -21,7 +21,6 @@ from pydantic import ValidationError
 
 from wasmkube.api.wasmapp import ArtifactStatus, WasmApp
 from wasmkube.api.wasmruntime import WasmRuntime
-from wasmkube.builders.errors import SpecError
 from wasmkube.builders.identity import child_name, selector_string
 from wasmkube.builders.runtime_choice import select_runtime
 from wasmkube.builders.scaletozero import pods_service_name
@@ -33,6 +32,7 @@ from wasmkube.controller.context import Context
 from wasmkube.controller.result import Event, Result, write_status
 from wasmkube.controller.scaletozero import reconcile_scale_to_zero
 from wasmkube.controller.store import Key
+from wasmkube.errors import SpecError
 from wasmkube.registry.errors import RegistryError
 from wasmkube.status.conditions import Verdict, build_conditions, now_rfc3339
 from wasmkube.status.rollout import replica_counts, rollout_verdict

@@ -16,7 +16,7 @@ from typing import Any
 
 from wasmkube.api.artifact import ArtifactKind, ArtifactLayout
 from wasmkube.api.wasmapp import ArtifactStatus, UpdatePolicy, WasmApp
-from wasmkube.builders.errors import SpecError
+from wasmkube.errors import SpecError
 from wasmkube.registry.auth import Credentials, credentials_for
 from wasmkube.registry.client import ArtifactResolver
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from wasmkube.builders.errors import SpecError
 from wasmkube.builders.workload import applied_hash
 from wasmkube.clients.kube import KubeApiError, KubeClient, ResourceType, resource_of
 from wasmkube.controller.store import Key, ObjectCache, key_of
+from wasmkube.errors import SpecError
 
 
 def change_marker(obj: dict[str, Any]) -> str | None:

@@ -8,7 +8,6 @@ import structlog
 from pydantic import ValidationError
 
 from wasmkube.api.wasmruntime import WasmRuntime
-from wasmkube.builders.errors import SpecError
 from wasmkube.builders.runtimeclass import build_runtime_class
 from wasmkube.builders.scheduling import NodeInfo, count_nodes
 from wasmkube.builders.workload import stamp_hash
@@ -17,6 +16,7 @@ from wasmkube.controller.children import controlled_by
 from wasmkube.controller.context import Context
 from wasmkube.controller.result import Result, write_status
 from wasmkube.controller.store import Key
+from wasmkube.errors import SpecError
 from wasmkube.status.conditions import Verdict, build_conditions, now_rfc3339
 
 _log = structlog.get_logger(__name__)

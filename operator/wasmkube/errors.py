@@ -1,4 +1,9 @@
-"""The one error type builders raise: a spec the operator cannot turn into objects."""
+"""The error for a spec the operator cannot act on.
+
+It lives outside `builders` because the builders, the controller (name conflicts, artifact checks),
+the activator's routing and the CLI all raise or catch it; none of them should reach into another
+layer just for an exception type.
+"""
 
 from __future__ import annotations
 
