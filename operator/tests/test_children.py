@@ -16,7 +16,7 @@ from fakekube import FakeClient
 
 from wasmkube.builders.workload import stamp_hash
 from wasmkube.clients.kube import DEPLOYMENTS, SERVICES, KubeApiError
-from wasmkube.controller.children import ChildApplier, change_marker, controlled_by, controller_of
+from wasmkube.controller.children import ChildApplier, change_marker, controlled_by, controller_reference
 from wasmkube.controller.store import ObjectCache
 from wasmkube.errors import SpecError
 
@@ -66,17 +66,17 @@ def test_controlled_by_needs_a_controller_reference_with_the_uid() -> None:
 def test_plain_owner_reference_is_not_control() -> None:
     obj = {"metadata": {"ownerReferences": [{**owner_ref(OWNER), "controller": False}]}}
     assert not controlled_by(obj, OWNER)
-    assert controller_of(obj) is None
+    assert controller_reference(obj) is None
 
 
 def test_object_without_owners_is_controlled_by_nobody() -> None:
     assert not controlled_by({"metadata": {}}, OWNER)
-    assert controller_of({"metadata": {}}) is None
+    assert controller_reference({"metadata": {}}) is None
 
 
 def test_controller_of_finds_the_controller_among_owners() -> None:
     refs = [{**owner_ref("a"), "controller": False}, owner_ref("b")]
-    assert controller_of({"metadata": {"ownerReferences": refs}}) == owner_ref("b")
+    assert controller_reference({"metadata": {"ownerReferences": refs}}) == owner_ref("b")
 
 
 # --- ensure: first apply --------------------------------------------------------------------------

@@ -178,23 +178,24 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             return {}
         return {"depth": controller.queue.depth(), "apps": len(controller.ctx.store.apps)}
 
-    def controller_of(memo: kopf.Memo) -> Controller:
+    def controller_from_memo(memo: kopf.Memo) -> Controller:
+        """The Controller the startup handler stored in Kopf's memo."""
         return memo["controller"]  # type: ignore[no-any-return]
 
     # The event handlers are coroutines on purpose: Kopf runs a plain `def` handler in a thread
     # pool, and the controller's caches and work queue (asyncio) belong to the event loop.
     @kopf.on.event(GROUP, VERSION, "wasmapps", registry=registry)
     async def wasmapp_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-        controller_of(memo).observe_app(event.get("type"), dict(event["object"]))
+        controller_from_memo(memo).observe_app(event.get("type"), dict(event["object"]))
 
     @kopf.on.event(GROUP, VERSION, "wasmruntimes", registry=registry)
     async def wasmruntime_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-        controller_of(memo).observe_runtime(event.get("type"), dict(event["object"]))
+        controller_from_memo(memo).observe_runtime(event.get("type"), dict(event["object"]))
 
     def child_handler(group: str, version: str, plural: str, cache_of: Any) -> None:
         @kopf.on.event(group, version, plural, labels=MANAGED_SELECTOR, registry=registry)
         async def child_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-            controller = controller_of(memo)
+            controller = controller_from_memo(memo)
             cache: ObjectCache = cache_of(controller.ctx.store)
             controller.observe_child(cache, event.get("type"), dict(event["object"]))
 
@@ -204,15 +205,15 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
 
     @kopf.on.event("discovery.k8s.io", "v1", "endpointslices", registry=registry)
     async def endpoint_slice_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-        controller_of(memo).observe_endpoint_slice(event.get("type"), dict(event["object"]))
+        controller_from_memo(memo).observe_endpoint_slice(event.get("type"), dict(event["object"]))
 
     @kopf.on.event("node.k8s.io", "v1", "runtimeclasses", labels=MANAGED_SELECTOR, registry=registry)
     async def runtime_class_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-        controller_of(memo).observe_runtime_class(event.get("type"), dict(event["object"]))
+        controller_from_memo(memo).observe_runtime_class(event.get("type"), dict(event["object"]))
 
     @kopf.on.event("", "v1", "nodes", registry=registry)
     async def node_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-        controller_of(memo).observe_node(event.get("type"), dict(event["object"]))
+        controller_from_memo(memo).observe_node(event.get("type"), dict(event["object"]))
 
     return registry
 

@@ -30,7 +30,8 @@ def controlled_by(obj: dict[str, Any], owner_uid: str) -> bool:
     return any(r.get("uid") == owner_uid and r.get("controller") for r in refs)
 
 
-def controller_of(obj: dict[str, Any]) -> dict[str, Any] | None:
+def controller_reference(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The object's controlling ownerReference (the one with `controller: true`), if any."""
     refs = obj.get("metadata", {}).get("ownerReferences") or []
     return next((r for r in refs if r.get("controller")), None)
 

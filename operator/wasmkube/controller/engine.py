@@ -20,7 +20,7 @@ from wasmkube.builders.scheduling import NodeInfo
 from wasmkube.clients.kube import KubeApiError
 from wasmkube.config import OperatorConfig
 from wasmkube.controller.apps import reconcile_app
-from wasmkube.controller.children import controller_of
+from wasmkube.controller.children import controller_reference
 from wasmkube.controller.context import Context
 from wasmkube.controller.queue import WorkQueue
 from wasmkube.controller.runtimes import reconcile_runtime
@@ -104,7 +104,7 @@ class Controller:
             cache.remove(key)
         elif not cache.upsert(obj):
             return  # our own write coming back through the watch, already in the cache
-        owner = controller_of(obj)
+        owner = controller_reference(obj)
         if owner and owner.get("kind") == "WasmApp":
             # A rollout changes a Deployment's status several times within a second; waiting a
             # moment lets those changes coalesce into one reconcile and one status write.
@@ -124,7 +124,7 @@ class Controller:
             return
         # The slice belongs to the Service `<app>-pods`, which belongs to the WasmApp.
         service = self.ctx.store.services.get((key[0], str(labels.get(SERVICE_NAME_LABEL, ""))))
-        owner = controller_of(service) if service else None
+        owner = controller_reference(service) if service else None
         if owner and owner.get("kind") == "WasmApp":
             self.queue.add_after((APP, key[0], str(owner.get("name"))), SLICE_SETTLE_SECONDS)
 
@@ -140,7 +140,7 @@ class Controller:
             self.ctx.store.runtime_classes.remove(key)
         else:
             self.ctx.store.runtime_classes.upsert(obj)
-        owner = controller_of(obj)
+        owner = controller_reference(obj)
         if owner and owner.get("kind") == "WasmRuntime":
             self.queue.add((RUNTIME, "", str(owner.get("name"))))
 
