@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from wasmkube.api.artifact import ArtifactKind
 from wasmkube.api.wasmapp import WasmApp
 from wasmkube.api.wasmruntime import WasmRuntime
+from wasmkube.builders.applied import APPLIED_HASH_ANNOTATION, applied_hash
 from wasmkube.builders.identity import (
     APP_LABEL,
-    APPLIED_HASH_ANNOTATION,
     RUNTIME_LABEL,
     child_name,
     curated_labels,
@@ -32,7 +32,6 @@ from wasmkube.builders.runtime_choice import select_runtime
 from wasmkube.builders.runtimeclass import build_runtime_class
 from wasmkube.builders.scheduling import merge_node_selectors
 from wasmkube.builders.workload import (
-    applied_hash,
     build_autoscaler,
     build_children,
     build_deployment,
@@ -591,7 +590,8 @@ def test_hash_is_stable_across_processes(tmp_path: Path) -> None:
     code = (
         "from wasmkube.api.wasmapp import WasmApp\n"
         "from wasmkube.api.wasmruntime import WasmRuntime\n"
-        "from wasmkube.builders.workload import applied_hash, build_deployment\n"
+        "from wasmkube.builders.applied import applied_hash\n"
+        "from wasmkube.builders.workload import build_deployment\n"
         "app = WasmApp.model_validate({'metadata': {'name': 'a', 'namespace': 'n', 'uid': 'u'},"
         " 'spec': {'image': 'r/a:1', 'podLabels': {'x': '1', 'y': '2', 'z': '3'}, 'ports': [{'name': 'http',"
         " 'containerPort': 80}]}})\n"

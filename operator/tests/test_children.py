@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fakekube import FakeClient
 
-from wasmkube.builders.workload import stamp_hash
+from wasmkube.builders.applied import stamp_hash
 from wasmkube.clients.kube import DEPLOYMENTS, SERVICES, KubeApiError
 from wasmkube.controller.children import ChildApplier, change_marker, controlled_by, controller_reference
 from wasmkube.controller.store import ObjectCache

@@ -11,7 +11,8 @@ import pytest
 from wasmkube.api.scaletozero import ScaleToZero
 from wasmkube.api.wasmapp import WasmApp
 from wasmkube.api.wasmruntime import WasmRuntime
-from wasmkube.builders.identity import APPLIED_HASH_ANNOTATION, selector_labels
+from wasmkube.builders.applied import APPLIED_HASH_ANNOTATION
+from wasmkube.builders.identity import selector_labels
 from wasmkube.builders.scaletozero import (
     ENDPOINTS_LABEL,
     METRICS_ENV,

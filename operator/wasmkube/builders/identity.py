@@ -16,7 +16,6 @@ MANAGED_BY = "wasmkube"
 MANAGED_SELECTOR = {"app.kubernetes.io/managed-by": MANAGED_BY}
 APP_LABEL = "wasmkube.dev/app"
 RUNTIME_LABEL = "wasmkube.dev/runtime"
-APPLIED_HASH_ANNOTATION = "wasmkube.dev/applied-hash"
 
 _DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _MAX_LABEL = 63

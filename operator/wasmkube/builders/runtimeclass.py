@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wasmkube.api.wasmruntime import WasmRuntime
+from wasmkube.builders.applied import stamp_hash
 from wasmkube.builders.identity import MANAGED_BY, owner_reference
 
 
@@ -36,4 +37,4 @@ def build_runtime_class(runtime: WasmRuntime) -> dict[str, Any]:
         body["scheduling"] = scheduling
     if spec.overhead:
         body["overhead"] = {"podFixed": dict(spec.overhead.pod_fixed)}
-    return body
+    return stamp_hash(body)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wasmkube.api.wasmapp import WasmApp
+from wasmkube.builders.applied import stamp_hash
 from wasmkube.builders.identity import child_name, curated_labels, owner_reference, selector_labels
 from wasmkube.errors import SpecError
 
@@ -88,7 +89,7 @@ def build_pods_service(app: WasmApp, service: dict[str, Any] | None) -> dict[str
         "ownerReferences": [owner_reference(app.api_version, app.kind, app.name, app.uid)],
     }
     port = service["spec"]["ports"][0]
-    return {
+    pods_service = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": metadata,
@@ -98,6 +99,7 @@ def build_pods_service(app: WasmApp, service: dict[str, Any] | None) -> dict[str
             "ports": [{k: port[k] for k in ("name", "port", "targetPort", "protocol")}],
         },
     }
+    return stamp_hash(pods_service)
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,7 @@ def build_endpoint_slice(
     ports = sorted({e.port for e in endpoints})
     if len(ports) > 1:  # pragma: no cover - callers pass one source at a time
         raise ValueError(f"endpoints of one slice must share a port, got {ports}")
-    return {
+    endpoint_slice = {
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
         "metadata": {
@@ -204,3 +206,4 @@ def build_endpoint_slice(
             }
         ],
     }
+    return stamp_hash(endpoint_slice)

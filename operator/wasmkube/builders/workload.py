@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from wasmkube.api.artifact import ArtifactKind
 from wasmkube.api.wasmapp import WasmApp
 from wasmkube.api.wasmruntime import WasmRuntime
-from wasmkube.builders.identity import (
-    APPLIED_HASH_ANNOTATION,
-    child_name,
-    curated_labels,
-    owner_reference,
-    selector_labels,
-)
+from wasmkube.builders.applied import stamp_hash
+from wasmkube.builders.identity import child_name, curated_labels, owner_reference, selector_labels
 from wasmkube.builders.pod import build_pod_template, effective_ports, http_port
 from wasmkube.builders.scaletozero import build_pods_service, with_metrics_endpoint
 from wasmkube.builders.scheduling import merge_node_selectors
@@ -31,21 +24,6 @@ HTTP_MAX_SURGE = "25%"
 
 def http_rollout_strategy() -> dict[str, Any]:
     return {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": HTTP_MAX_SURGE}}
-
-
-def stamp_hash(obj: dict[str, Any]) -> dict[str, Any]:
-    """Record a hash of the desired object on it, so an unchanged object need not be re-applied."""
-    digest = hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
-    obj["metadata"].setdefault("annotations", {})[APPLIED_HASH_ANNOTATION] = digest
-    return obj
-
-
-def applied_hash(obj: dict[str, Any] | None) -> str | None:
-    if not obj:
-        return None
-    annotations = obj.get("metadata", {}).get("annotations") or {}
-    value = annotations.get(APPLIED_HASH_ANNOTATION)
-    return str(value) if value is not None else None
 
 
 def _metadata(app: WasmApp, runtime: WasmRuntime) -> dict[str, Any]:
@@ -182,9 +160,5 @@ def build_children(app: WasmApp, runtime: WasmRuntime, image: str, kind: Artifac
         deployment=build_deployment(app, runtime, image, kind),
         service=build_service(app, runtime),
         autoscaler=build_autoscaler(app, runtime),
-        pods_service=_stamped(build_pods_service(app, build_service(app, runtime))),
+        pods_service=build_pods_service(app, build_service(app, runtime)),
     )
-
-
-def _stamped(obj: dict[str, Any] | None) -> dict[str, Any] | None:
-    return stamp_hash(obj) if obj is not None else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wasmkube.builders.workload import applied_hash
+from wasmkube.builders.applied import applied_hash
 from wasmkube.clients.kube import KubeApiError, KubeClient, ResourceType, resource_of
 from wasmkube.controller.store import Key, ObjectCache, key_of
 from wasmkube.errors import SpecError

@@ -10,7 +10,6 @@ from pydantic import ValidationError
 from wasmkube.api.wasmruntime import WasmRuntime
 from wasmkube.builders.runtimeclass import build_runtime_class
 from wasmkube.builders.scheduling import NodeInfo, count_nodes
-from wasmkube.builders.workload import stamp_hash
 from wasmkube.clients.kube import RUNTIMECLASSES, WASMRUNTIMES, KubeApiError
 from wasmkube.controller.children import controlled_by
 from wasmkube.controller.context import Context
@@ -24,7 +23,7 @@ _log = structlog.get_logger(__name__)
 
 async def _sync_runtime_class(ctx: Context, runtime: WasmRuntime) -> None:
     """Apply the RuntimeClass; replace it when its (immutable) handler changed; drop old names."""
-    desired = stamp_hash(build_runtime_class(runtime))
+    desired = build_runtime_class(runtime)
     key: Key = ("", runtime.runtime_class_name)
     observed = ctx.store.runtime_classes.get(key)
     if observed is not None and controlled_by(observed, runtime.uid) and observed.get("handler") != desired["handler"]:

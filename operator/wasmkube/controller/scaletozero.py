@@ -27,7 +27,7 @@ from wasmkube.builders.scaletozero import (
     pods_service_name,
     ready_endpoints,
 )
-from wasmkube.builders.workload import Children, stamp_hash
+from wasmkube.builders.workload import Children
 from wasmkube.clients.kube import DEPLOYMENTS, ENDPOINTSLICES, KubeApiError
 from wasmkube.controller.context import Context
 from wasmkube.status.conditions import Verdict, find
@@ -59,8 +59,8 @@ def desired_slice(ctx: Context, app: WasmApp, service: dict[str, Any]) -> dict[s
     port_name = service["spec"]["ports"][0]["name"]
     pods = ready_endpoints(pod_slices(ctx, app), port_name)
     if pods:
-        return stamp_hash(build_endpoint_slice(app, service, pods, "pods"))
-    return stamp_hash(build_endpoint_slice(app, service, ctx.activator.endpoints(), "activator"))
+        return build_endpoint_slice(app, service, pods, "pods")
+    return build_endpoint_slice(app, service, ctx.activator.endpoints(), "activator")
 
 
 async def _keep_awake_count(ctx: Context, app: WasmApp, deployment: dict[str, Any]) -> None:
