@@ -16,10 +16,10 @@ from wasmkube.status.conditions import (
     Verdict,
     build_conditions,
     find,
-    now_rfc3339,
     without_times,
 )
 from wasmkube.status.rollout import replica_counts, rollout_verdict
+from wasmkube.timestamps import now_rfc3339
 
 T0 = "2024-01-01T00:00:00Z"
 T1 = "2024-01-01T00:05:00Z"

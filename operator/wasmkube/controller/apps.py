@@ -34,8 +34,9 @@ from wasmkube.controller.scaletozero import reconcile_scale_to_zero
 from wasmkube.controller.store import Key
 from wasmkube.errors import SpecError
 from wasmkube.registry.errors import RegistryError
-from wasmkube.status.conditions import Verdict, build_conditions, now_rfc3339
+from wasmkube.status.conditions import Verdict, build_conditions
 from wasmkube.status.rollout import replica_counts, rollout_verdict
+from wasmkube.timestamps import now_rfc3339
 
 _log = structlog.get_logger(__name__)
 

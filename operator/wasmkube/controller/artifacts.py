@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from wasmkube.api.artifact import ArtifactKind, ArtifactLayout
@@ -19,6 +18,7 @@ from wasmkube.api.wasmapp import ArtifactStatus, UpdatePolicy, WasmApp
 from wasmkube.errors import SpecError
 from wasmkube.registry.auth import Credentials, credentials_for
 from wasmkube.registry.client import ArtifactResolver
+from wasmkube.timestamps import parse_rfc3339, rfc3339
 
 DEFAULT_TRACK_INTERVAL_SECONDS = 300
 PULL_SECRET_TYPES = frozenset({"kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg"})
@@ -35,19 +35,6 @@ class Pin:
     previous_digest: str | None
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_iso(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return None
-
-
 def track_interval(app: WasmApp) -> int:
     return app.spec.track_interval_seconds or DEFAULT_TRACK_INTERVAL_SECONDS
 
@@ -57,7 +44,7 @@ def needs_resolution(app: WasmApp, recorded: ArtifactStatus | None, now: float) 
     if recorded is None or recorded.reference != app.spec.image:
         return True
     if app.spec.effective_update_policy is UpdatePolicy.TRACK:
-        resolved_at = _parse_iso(recorded.resolved_at)
+        resolved_at = parse_rfc3339(recorded.resolved_at)
         return resolved_at is None or now - resolved_at >= track_interval(app)
     return False
 
@@ -71,7 +58,7 @@ def seconds_until_next_check(app: WasmApp, artifact: ArtifactStatus, now: float)
     if app.spec.effective_update_policy is not UpdatePolicy.TRACK:
         return None
     interval = float(track_interval(app))
-    resolved_at = _parse_iso(artifact.resolved_at)
+    resolved_at = parse_rfc3339(artifact.resolved_at)
     if resolved_at is None:
         return interval
     return min(interval, max(1.0, resolved_at + interval - now))
@@ -132,7 +119,7 @@ async def pin_artifact(
         media_type=resolved.media_type,
         size=resolved.size,
         exports=list(resolved.exports) or None,
-        resolved_at=_iso(now),
+        resolved_at=rfc3339(now),
     )
     previous = recorded.digest if recorded is not None and recorded.reference == app.spec.image else None
     return Pin(artifact, changed_digest=previous is not None and previous != artifact.digest, previous_digest=previous)

@@ -13,7 +13,8 @@ from typing import Any
 import structlog
 
 from wasmkube.clients.kube import KubeApiError, KubeClient
-from wasmkube.status.conditions import find, now_rfc3339
+from wasmkube.status.conditions import find
+from wasmkube.timestamps import now_rfc3339
 
 COMPONENT = "wasmkube"
 _log = structlog.get_logger(__name__)

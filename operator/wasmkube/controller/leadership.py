@@ -18,19 +18,15 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from wasmkube.clients.kube import KubeApiError, KubeClient, ResourceType
+from wasmkube.timestamps import now_rfc3339_micro
 
 LEASES = ResourceType("coordination.k8s.io", "v1", "leases", namespaced=True)
 _log = structlog.get_logger(__name__)
-
-
-def _micro_time() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -55,7 +51,7 @@ class LeaseElector:
 
     def _lease_body(self, current: dict[str, Any] | None, taking_over: bool) -> dict[str, Any]:
         spec = dict((current or {}).get("spec") or {})
-        now = _micro_time()
+        now = now_rfc3339_micro()
         if taking_over:
             spec["acquireTime"] = now
             spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + (1 if current else 0)

@@ -14,7 +14,6 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -24,6 +23,7 @@ from wasmkube.clients.kube import EVENTS, PODS, KubeApiError, KubeClient
 from wasmkube.controller.store import Key
 from wasmkube.status.conditions import Verdict
 from wasmkube.status.pods import failure_verdict, pod_findings, probe_finding, unready_running_pod
+from wasmkube.timestamps import parse_rfc3339
 
 _log = structlog.get_logger(__name__)
 
@@ -42,21 +42,12 @@ EVENT_PAGE = 20
 _REPLACEABLE = {("progressing", "RollingOut"), ("stalled", "ProgressDeadlineExceeded")}
 
 
-def _seconds(stamp: Any) -> float | None:
-    if not stamp:
-        return None
-    try:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def stuck_seconds(deployment: dict[str, Any], now: float) -> float:
     """How long the Deployment has made no progress: since its `Progressing` condition was last
     updated (the Deployment controller bumps it on every step forward), or since it was created."""
     status = deployment.get("status") or {}
     progressing = next((c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), None)
-    since = _seconds((progressing or {}).get("lastUpdateTime")) or _seconds(
+    since = parse_rfc3339((progressing or {}).get("lastUpdateTime")) or parse_rfc3339(
         deployment.get("metadata", {}).get("creationTimestamp")
     )
     return now - since if since is not None else 0.0

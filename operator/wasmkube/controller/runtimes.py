@@ -16,7 +16,8 @@ from wasmkube.controller.context import Context
 from wasmkube.controller.result import Result, write_status
 from wasmkube.controller.store import Key
 from wasmkube.errors import SpecError
-from wasmkube.status.conditions import Verdict, build_conditions, now_rfc3339
+from wasmkube.status.conditions import Verdict, build_conditions
+from wasmkube.timestamps import now_rfc3339
 
 _log = structlog.get_logger(__name__)
 

@@ -7,12 +7,12 @@ configuration, so this builds a throw-away resolver (no TTL) for a single refere
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 from wasmkube.registry.artifact import ResolvedArtifact
 from wasmkube.registry.auth import Credentials
 from wasmkube.registry.client import DEFAULT_TIMEOUT, ArtifactResolver
 from wasmkube.registry.reference import Reference
+from wasmkube.timestamps import rfc3339
 
 
 async def inspect_reference(
@@ -50,7 +50,7 @@ def format_inspection(art: ResolvedArtifact) -> str:
         ("Config type", art.config_media_type),
         ("Size", _human_size(art.size)),
         ("Exports", ", ".join(art.exports) if art.exports else "-"),
-        ("Resolved at", datetime.fromtimestamp(art.resolved_at, UTC).isoformat(timespec="seconds")),
+        ("Resolved at", rfc3339(art.resolved_at)),
     ]
     width = max(len(label) for label, _ in rows) + 1
     return "\n".join(f"{label + ':':<{width}} {value}" for label, value in rows)

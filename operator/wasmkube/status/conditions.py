@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from wasmkube.api.common import MAX_CONDITION_MESSAGE
@@ -18,10 +17,6 @@ from wasmkube.api.common import MAX_CONDITION_MESSAGE
 READY = "Ready"
 RECONCILING = "Reconciling"
 STALLED = "Stalled"
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

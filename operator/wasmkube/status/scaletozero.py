@@ -13,11 +13,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from wasmkube.api.scaletozero import ScaleToZero
 from wasmkube.status.conditions import Verdict
+from wasmkube.timestamps import parse_rfc3339
 
 SCALED_TO_ZERO = "ScaledToZero"
 WAKING = "Waking"
@@ -28,20 +28,11 @@ ACTIVATOR_UNAVAILABLE = "ActivatorUnavailable"
 _ASLEEP_OR_WAKING = frozenset({SCALED_TO_ZERO, WAKING, WAKE_TIMED_OUT, ACTIVATOR_UNAVAILABLE})
 
 
-def _parse_time(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def _wake_started(deployment: dict[str, Any]) -> float | None:
     """When the Deployment last became unavailable: the moment it was scaled up from zero."""
     for condition in deployment.get("status", {}).get("conditions") or []:
         if condition.get("type") == "Available" and condition.get("status") == "False":
-            return _parse_time(condition.get("lastTransitionTime"))
+            return parse_rfc3339(condition.get("lastTransitionTime"))
     return None
 
 
