@@ -1,8 +1,8 @@
 """Build one real artifact of every layout wasmkube must recognise, push it, and say what to expect.
 
 Media types are spelled out literally here rather than imported from
-``wasmkube.registry.mediatypes``: the builders are an independent statement of the layouts
-(anchors §5), so a typo in the operator's constants fails a test instead of hiding in both.
+``wasmkube.registry.mediatypes``: the builders are an independent statement of the layouts, so
+a typo in the operator's constants fails a test instead of hiding in both.
 
 Every component here is real: built from source by :mod:`.components` (cached), so a test that
 runs one exercises what a user's component would.

@@ -16,7 +16,8 @@ from multidict import CIMultiDict
 
 from wasmkube.builders.scaletozero import Endpoint
 
-# RFC 9110 section 7.6.1, plus the non-standard ones proxies commonly see.
+# Headers about one connection, not the message: a proxy must drop them (the standard ones, and the
+# non-standard ones proxies commonly see), together with any a Connection header names.
 HOP_BY_HOP = frozenset(
     {
         "connection",

@@ -1,7 +1,7 @@
 """Decide what an OCI artifact is, from documents already fetched (no I/O here).
 
-The decision picks the RuntimeClass/shim, so it follows what the shims themselves look at
-(anchors §4.5, §5.3), in this order:
+The decision picks the RuntimeClass/shim, so it follows what the shims themselves look at, in
+this order:
 
 1. an index is narrowed to one entry: a Wasm platform (``wasm`` on ``wasip1``/``wasip2``/``wasi``)
    if present, else ``linux/amd64``;

@@ -2,7 +2,7 @@
 
 What oras gives us: its ``requests`` session (cookies disabled, which Harbor needs), the scheme
 choice (``insecure`` → plain HTTP), TLS settings, and the bearer-token dance of its ``TokenAuth``
-backend. What we deliberately do not use, and why (anchors: kopf-helm-argocd-practice §6):
+backend. What we deliberately do not use, and why:
 
 * ``Registry.do_request`` is wrapped in a retry decorator that ``time.sleep``\\ s ``2 + 3**n`` seconds
   on *any* exception (minutes in total) and turns a 401 without a challenge into a retried
