@@ -17,11 +17,11 @@ import copy
 from typing import Any
 
 from wasmkube.api.artifact import ArtifactKind, ArtifactLayout
-from wasmkube.clients.kube import KubeApiError, ResourceType
+from wasmkube.clients.kube import KubeApiError, ResourceType, key_of
 from wasmkube.controller.children import ChildApplier
 from wasmkube.controller.context import Context
 from wasmkube.controller.events import EventRecorder
-from wasmkube.controller.store import ObjectCache, Store, key_of
+from wasmkube.controller.store import ObjectCache, Store
 from wasmkube.metrics import Metrics
 from wasmkube.registry.artifact import ResolvedArtifact
 from wasmkube.registry.auth import Credentials

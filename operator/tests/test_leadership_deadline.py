@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from wasmkube.controller.leadership import LeaseElector, LeaseTiming
+from wasmkube.clients.leadership import LeaseElector, LeaseTiming
 
 
 class HangingClient:

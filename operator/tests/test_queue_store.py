@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from wasmkube.clients.kube import key_of
 from wasmkube.controller import queue as queue_module
 from wasmkube.controller.queue import BASE_DELAY_SECONDS, MAX_DELAY_SECONDS, WorkQueue
-from wasmkube.controller.store import ObjectCache, Store, key_of
+from wasmkube.controller.store import ObjectCache, Store
 
 SOON = 1.0  # generous bound for things that should happen within milliseconds
 

@@ -21,6 +21,7 @@ import kopf
 from wasmkube.builders.identity import MANAGED_SELECTOR
 from wasmkube.builders.scaletozero import ENDPOINTS_LABEL
 from wasmkube.clients.kube import KubeClient, resource_name
+from wasmkube.clients.leadership import LeaseElector, LeaseTiming
 from wasmkube.config import OperatorConfig
 from wasmkube.controller.activator_endpoints import (
     ActivatorEndpoints,
@@ -31,7 +32,6 @@ from wasmkube.controller.children import ChildApplier
 from wasmkube.controller.context import Context
 from wasmkube.controller.engine import Controller
 from wasmkube.controller.events import COMPONENT, EventRecorder
-from wasmkube.controller.leadership import LeaseElector, LeaseTiming
 from wasmkube.controller.store import ObjectCache, Store
 from wasmkube.metrics import Metrics
 from wasmkube.registry.client import ArtifactResolver
@@ -73,7 +73,7 @@ def operator_settings(config: OperatorConfig) -> kopf.OperatorSettings:
     settings.watching.connect_timeout = 10
     # We name our resources explicitly, so Kopf need not list CRDs or namespaces (less RBAC).
     settings.scanning.disabled = True
-    # High availability is a Lease (see controller/leadership.py), not Kopf peering.
+    # High availability is a Lease (see clients/leadership.py), not Kopf peering.
     settings.peering.standalone = True
     # Only the EndpointSlices of scale-to-zero apps, filtered by the API server: a cluster's slices
     # change with every pod, and the operator needs a few of them.

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wasmkube.builders.scaletozero import SERVICE_NAME_LABEL, Endpoint, ready_endpoints, starting_endpoints
-from wasmkube.controller.store import Key
+from wasmkube.clients.kube import Key
 
 
 class EndpointTracker:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from wasmkube.controller.store import Key
+from wasmkube.clients.kube import Key
 
 
 class Overflow(Exception):

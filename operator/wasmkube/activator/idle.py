@@ -28,8 +28,7 @@ from wasmkube.activator.metrics import ActivatorMetrics
 from wasmkube.activator.routing import AppRoute, RouteTable
 from wasmkube.activator.waking import Waker
 from wasmkube.builders.scaletozero import METRICS_PORT, Endpoint
-from wasmkube.clients.kube import KubeApiError
-from wasmkube.controller.store import Key
+from wasmkube.clients.kube import Key, KubeApiError
 
 _log = structlog.get_logger(__name__)
 

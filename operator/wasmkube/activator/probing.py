@@ -25,7 +25,7 @@ import structlog
 from wasmkube.activator.endpoints import EndpointTracker
 from wasmkube.activator.routing import AppRoute
 from wasmkube.builders.scaletozero import Endpoint
-from wasmkube.controller.store import Key
+from wasmkube.clients.kube import Key
 
 _log = structlog.get_logger(__name__)
 

@@ -18,7 +18,7 @@ from wasmkube.api.wasmapp import WasmApp
 from wasmkube.builders.identity import child_name
 from wasmkube.builders.pod import build_probes, http_port
 from wasmkube.builders.scaletozero import awake_replicas, pods_service_name
-from wasmkube.controller.store import Key
+from wasmkube.clients.kube import Key
 from wasmkube.errors import SpecError
 
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"

@@ -35,10 +35,9 @@ from wasmkube.activator.proxy import Forwarder, Timeouts, UpstreamUnreachable
 from wasmkube.activator.routing import AppRoute, NoRoute, RouteTable
 from wasmkube.activator.waking import Waker
 from wasmkube.builders.scaletozero import ENDPOINTS_LABEL, PODS, Endpoint
-from wasmkube.clients.kube import ENDPOINTSLICES, WASMAPPS, KubeClient
+from wasmkube.clients.kube import ENDPOINTSLICES, WASMAPPS, Key, KubeClient
+from wasmkube.clients.leadership import LeaseElector, LeaseTiming
 from wasmkube.clients.watch import ListWatch
-from wasmkube.controller.leadership import LeaseElector, LeaseTiming
-from wasmkube.controller.store import Key
 
 _log = structlog.get_logger(__name__)
 

@@ -15,8 +15,7 @@ import structlog
 
 from wasmkube.activator.metrics import ActivatorMetrics
 from wasmkube.activator.routing import AppRoute
-from wasmkube.clients.kube import DEPLOYMENTS, KubeApiError, KubeClient
-from wasmkube.controller.store import Key
+from wasmkube.clients.kube import DEPLOYMENTS, Key, KubeApiError, KubeClient
 
 _log = structlog.get_logger(__name__)
 

@@ -93,6 +93,15 @@ def resource_of(obj: dict[str, Any]) -> ResourceType:
     return _BY_KIND[(obj["apiVersion"], obj["kind"])]
 
 
+Key = tuple[str, str]  # (namespace or "", name): an object's name within its resource type
+
+
+def key_of(obj: dict[str, Any]) -> Key:
+    """The key of any object, namespaced or not (then the namespace is "")."""
+    meta = obj.get("metadata", {})
+    return (str(meta.get("namespace") or ""), str(meta.get("name", "")))
+
+
 class KubeApiError(Exception):
     """A non-2xx answer from the API server, with what is needed to decide on a retry."""
 

@@ -18,8 +18,7 @@ from typing import Any
 
 import structlog
 
-from wasmkube.clients.kube import KubeApiError, KubeClient, ResourceType
-from wasmkube.controller.store import Key, key_of
+from wasmkube.clients.kube import Key, KubeApiError, KubeClient, ResourceType, key_of
 
 _log = structlog.get_logger(__name__)
 

@@ -26,12 +26,11 @@ from wasmkube.builders.runtime_choice import select_runtime
 from wasmkube.builders.scaletozero import pods_service_name
 from wasmkube.builders.scheduling import NodeInfo, count_nodes, merge_node_selectors, merge_tolerations
 from wasmkube.builders.workload import Children, build_children
-from wasmkube.clients.kube import HPAS, SECRETS, SERVICES, WASMAPPS, KubeApiError
+from wasmkube.clients.kube import HPAS, SECRETS, SERVICES, WASMAPPS, Key, KubeApiError
 from wasmkube.controller.artifacts import Pin, pin_artifact, seconds_until_next_check
 from wasmkube.controller.context import Context
 from wasmkube.controller.result import Event, Result, write_status
 from wasmkube.controller.scaletozero import reconcile_scale_to_zero
-from wasmkube.controller.store import Key
 from wasmkube.errors import SpecError
 from wasmkube.registry.errors import RegistryError
 from wasmkube.status.conditions import Verdict, build_conditions

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from wasmkube.builders.applied import applied_hash
-from wasmkube.clients.kube import KubeApiError, KubeClient, ResourceType, resource_of
-from wasmkube.controller.store import Key, ObjectCache, key_of
+from wasmkube.clients.kube import Key, KubeApiError, KubeClient, ResourceType, key_of, resource_of
+from wasmkube.controller.store import ObjectCache
 from wasmkube.errors import SpecError
 
 

@@ -17,14 +17,14 @@ import structlog
 
 from wasmkube.builders.scaletozero import ENDPOINTS_LABEL, PODS, SERVICE_NAME_LABEL
 from wasmkube.builders.scheduling import NodeInfo
-from wasmkube.clients.kube import KubeApiError
+from wasmkube.clients.kube import Key, KubeApiError, key_of
 from wasmkube.config import OperatorConfig
 from wasmkube.controller.apps import reconcile_app
 from wasmkube.controller.children import controller_reference
 from wasmkube.controller.context import Context
 from wasmkube.controller.queue import WorkQueue
 from wasmkube.controller.runtimes import reconcile_runtime
-from wasmkube.controller.store import Key, ObjectCache, key_of
+from wasmkube.controller.store import ObjectCache
 
 _log = structlog.get_logger(__name__)
 

@@ -19,8 +19,7 @@ from typing import Any
 import structlog
 
 from wasmkube.builders.identity import selector_string
-from wasmkube.clients.kube import EVENTS, PODS, KubeApiError, KubeClient
-from wasmkube.controller.store import Key
+from wasmkube.clients.kube import EVENTS, PODS, Key, KubeApiError, KubeClient
 from wasmkube.status.conditions import Verdict
 from wasmkube.status.pods import failure_verdict, pod_findings, probe_finding, unready_running_pod
 from wasmkube.timestamps import parse_rfc3339

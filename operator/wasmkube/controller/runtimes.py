@@ -10,11 +10,10 @@ from pydantic import ValidationError
 from wasmkube.api.wasmruntime import WasmRuntime
 from wasmkube.builders.runtimeclass import build_runtime_class
 from wasmkube.builders.scheduling import NodeInfo, count_nodes
-from wasmkube.clients.kube import RUNTIMECLASSES, WASMRUNTIMES, KubeApiError
+from wasmkube.clients.kube import RUNTIMECLASSES, WASMRUNTIMES, Key, KubeApiError
 from wasmkube.controller.children import controlled_by
 from wasmkube.controller.context import Context
 from wasmkube.controller.result import Result, write_status
-from wasmkube.controller.store import Key
 from wasmkube.errors import SpecError
 from wasmkube.status.conditions import Verdict, build_conditions
 from wasmkube.timestamps import now_rfc3339

@@ -10,12 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-Key = tuple[str, str]  # (namespace or "", name)
-
-
-def key_of(obj: dict[str, Any]) -> Key:
-    meta = obj.get("metadata", {})
-    return (str(meta.get("namespace") or ""), str(meta.get("name", "")))
+from wasmkube.clients.kube import Key, key_of
 
 
 def _version(obj: dict[str, Any]) -> int | None:
