@@ -53,11 +53,12 @@ unit: venv ## Unit tests (no cluster).
 integration: deps ## Integration tests against the real local cluster (started and stopped if not running).
 	@bash e2e/run-integration.sh
 
-test: lint unit integration ## All checks: lint (ruff, mypy), unit tests, then integration against the real local cluster.
+test: lint unit integration ## All checks: lint (ruff, mypy, lint-imports), unit tests, then integration against the real local cluster.
 
-lint: venv ## ruff and mypy.
+lint: venv ## ruff, mypy and the import layering (lint-imports, contracts in pyproject.toml).
 	@$(VENV)/bin/ruff check operator e2e
 	@$(VENV)/bin/mypy
+	@$(VENV)/bin/lint-imports
 
 crds: venv ## Regenerate crds/, the chart's CRD copies and docs/api-reference.md from the models.
 	@$(PY) -m wasmkube.cli crds --output-dir crds
