@@ -28,24 +28,24 @@ venv: $(VENV)/.installed ## Create the virtualenv with the operator and test too
 
 deps: system-deps venv
 
-cluster: deps ## Start the local cluster (idempotent); writes .wasmkube/kubeconfig.
-	@$(PY) e2e/cluster/localcluster.py up
+cluster: deps ## Start the local cluster, or repair a broken one (idempotent); writes .wasmkube/kubeconfig.
+	@$(PY) -m e2e.cluster.localcluster up
 
 cluster-status: venv ## Show which local cluster components are up.
-	@$(PY) e2e/cluster/localcluster.py status
+	@$(PY) -m e2e.cluster.localcluster status
 
 cluster-down: venv ## Stop the local cluster (and the real node, if up); leaves no process behind.
-	@$(PY) e2e/node/realnode.py down
-	@$(PY) e2e/cluster/localcluster.py down
+	@$(PY) -m e2e.node.realnode down
+	@$(PY) -m e2e.cluster.localcluster down
 
 real-node: cluster ## Add real-node-1 (kubelet + containerd + Wasm shim; builds them once, ~40 min cold).
-	@$(PY) e2e/node/realnode.py up
+	@$(PY) -m e2e.node.realnode up
 
 demo: cluster ## Local cluster + operator (Helm chart) + examples, then show the WasmApps Ready.
-	@$(PY) e2e/demo.py up
+	@$(PY) -m e2e.demo up
 
 demo-down: venv ## Stop the demo's operator process (the cluster stays up).
-	@$(PY) e2e/demo.py down
+	@$(PY) -m e2e.demo down
 
 unit: venv ## Unit tests (no cluster).
 	@$(PY) -m pytest -q operator/tests

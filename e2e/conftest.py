@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support import (
+from e2e.support import (
     REGISTRY,
     BinariesUnavailable,
     Cluster,
@@ -27,13 +27,20 @@ E2E_DIR = Path(__file__).resolve().parent
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs the local cluster (make cluster)")
+    config.addinivalue_line(
+        "markers", "breaks_cluster: breaks the local cluster on purpose and heals it; runs after every other test")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything under e2e/ talks to the cluster, so mark it `integration` (select with -m)."""
+    """Everything under e2e/ talks to the cluster, so mark it `integration` (select with -m).
+
+    Tests marked `breaks_cluster` are moved to the end (a stable sort: every other test keeps
+    its place), so a cluster they fail to heal cannot take the rest of the run down with it.
+    """
     for item in items:
         if E2E_DIR in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.integration)
+    items.sort(key=lambda item: item.get_closest_marker("breaks_cluster") is not None)
 
 
 def in_ci() -> bool:
@@ -95,7 +102,7 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
 
 
 # The operator and what it needs (CRDs, example artifacts, extra registries): shared by all tests.
-from support.operator_fixtures import (  # noqa: E402
+from e2e.support.operator_fixtures import (  # noqa: E402
     crds,
     example_images,
     flaky_registry,
@@ -106,7 +113,7 @@ from support.operator_fixtures import (  # noqa: E402
 __all__ = ["crds", "example_images", "flaky_registry", "operator", "private_registry"]
 
 # Dedicated operators for the reliability/security tests, and the reliability summary line.
-from support.reliability_fixtures import (  # noqa: E402
+from e2e.support.reliability_fixtures import (  # noqa: E402
     exclusive_operators,
     pytest_terminal_summary,
     session_operator_paused,
@@ -115,11 +122,11 @@ from support.reliability_fixtures import (  # noqa: E402
 __all__ += ["exclusive_operators", "pytest_terminal_summary", "session_operator_paused"]
 
 # The real node and what runs on it: for every test that executes Wasm.
-from support.realnode_fixtures import pusher, real_node, wasmtime_runtime_class  # noqa: E402
+from e2e.support.realnode_fixtures import pusher, real_node, wasmtime_runtime_class  # noqa: E402
 
 __all__ += ["pusher", "real_node", "wasmtime_runtime_class"]
 
 # WasmApps and WasmRuntimes in every reported state, judged by kstatus and Argo CD.
-from support.live_states import live_states  # noqa: E402
+from e2e.support.live_states import live_states  # noqa: E402
 
 __all__ += ["live_states"]

@@ -4,34 +4,27 @@ KWOK nodes schedule pods but run nothing, so the operator Deployment the chart c
 really run there. The demo therefore installs the chart with the operator scaled to zero (CRDs,
 RBAC, ServiceAccount and default WasmRuntimes all come from the chart) and runs `wasmkube run`
 as a local process with the chart's arguments, authenticated as the chart's ServiceAccount, so it
-has exactly the chart's permissions (`support/chart.py`). `python e2e/demo.py down` stops it.
+has exactly the chart's permissions (`support/chart.py`). `python -m e2e.demo down` stops it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import yaml
 
-E2E = Path(__file__).resolve().parent
-sys.path.insert(0, str(E2E))
-sys.path.insert(0, str(E2E.parent))
+from e2e import demo_real_node
+from e2e.support import REGISTRY, Cluster, binary, state, wait_for
+from e2e.support.activator import BRIDGE_GATEWAY, ActivatorProcess
+from e2e.support.chart import Release, service_account_kubeconfig
+from e2e.support.operator_fixtures import ExampleImages, push_examples
+from e2e.support.supervisor import terminate_groups
 
-import demo_real_node  # noqa: E402
-
-from support import REGISTRY, Cluster, binary, wait_for  # noqa: E402
-from support.chart import Release, service_account_kubeconfig  # noqa: E402
-from support.operator_fixtures import ExampleImages, push_examples  # noqa: E402
-
-REPO = E2E.parent
-STATE = REPO / ".wasmkube"
+REPO = state.REPO_ROOT
+STATE = state.state_root()
 RELEASE, NAMESPACE = "wasmkube", "wasmkube-system"
 PID_FILE = STATE / "demo-operator.pid"
 LOG_FILE = STATE / "demo-operator.log"
@@ -68,15 +61,7 @@ def stop_process(pid_file: Path) -> None:
     """SIGTERM the process group recorded in `pid_file` (SIGKILL after 10 s), then forget it."""
     if not pid_file.exists():
         return
-    pid = int(pid_file.read_text())
-    try:
-        os.killpg(pid, signal.SIGTERM)
-        for _ in range(100):
-            os.killpg(pid, 0)
-            time.sleep(0.1)
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    terminate_groups([int(pid_file.read_text())], 10)
     pid_file.unlink(missing_ok=True)
 
 
@@ -95,9 +80,9 @@ def start_operator(cluster: Cluster, activator_address: str | None = None) -> No
     PID_FILE.write_text(str(process.pid))
 
 
-def start_activator(cluster: Cluster) -> demo_real_node.ActivatorProcess:
+def start_activator(cluster: Cluster) -> ActivatorProcess:
     stop_process(ACTIVATOR_PID_FILE)
-    say(f"starting the activator as the chart's ServiceAccount on {demo_real_node.BRIDGE_GATEWAY} "
+    say(f"starting the activator as the chart's ServiceAccount on {BRIDGE_GATEWAY} "
         f"(log: {ACTIVATOR_LOG_FILE.relative_to(REPO)})")
     kubeconfig = service_account_kubeconfig(cluster, f"{RELEASE}-activator", NAMESPACE,
                                             STATE / "demo-activator-kubeconfig")  # fmt: skip

@@ -28,9 +28,9 @@ from e2e.node import NODE_NAME, NodeError, NodeUnsupported, binaries_cached, ens
 from e2e.node import workloads as wl
 from e2e.registry import artifacts
 from e2e.registry.pusher import Pusher
-from support import REGISTRY, Cluster, wait_for
-from support.activator import BRIDGE_GATEWAY, WASMAPP, ActivatorProcess, http_request, service_slice, slice_target
-from support.traffic import forwarded_port
+from e2e.support import REGISTRY, Cluster, wait_for
+from e2e.support.activator import BRIDGE_GATEWAY, WASMAPP, ActivatorProcess, http_request, service_slice, slice_target
+from e2e.support.traffic import forwarded_port
 
 SETTING = "WASMKUBE_DEMO_REAL_NODE"
 NAMESPACE = "real-node-demo"

@@ -12,7 +12,7 @@ set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=.venv/bin/python
-CLUSTER=(e2e/cluster/localcluster.py)
+CLUSTER=(-m e2e.cluster.localcluster)
 
 say() { echo "run-bench: $*" >&2; }
 

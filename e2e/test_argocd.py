@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 import yaml
 
-from support import Cluster
-from support.apps import get, wait_ready
-from support.judges import ARGOCD_CM, argocd_health, argocd_health_from_cluster, argocd_script_result
-from support.live_states import LiveState
-from support.operator import OperatorProcess
-from support.operator_fixtures import ExampleImages
+from e2e.support import Cluster
+from e2e.support.apps import get, wait_ready
+from e2e.support.judges import ARGOCD_CM, argocd_health, argocd_health_from_cluster, argocd_script_result
+from e2e.support.live_states import LiveState
+from e2e.support.operator import OperatorProcess
+from e2e.support.operator_fixtures import ExampleImages
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "operator" / "tests" / "fixtures" / "argocd"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from support import Cluster, KubectlError, wait_for
+from e2e.support import Cluster, KubectlError, wait_for
 
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 WASM_NODES = {"wasm-node-1", "wasm-node-2", "spin-node-1"}

@@ -27,12 +27,12 @@ from typing import Any
 
 import pytest
 
-from support import REGISTRY, Cluster, wait_for
-from support.apps import get, wait_condition, wait_ready, wasmapp
-from support.chart import CHART, HELM_VERSIONS, Release, helm_binary
-from support.judges import argocd_health, kstatus
-from support.operator import OperatorProcess
-from support.operator_fixtures import ExampleImages, pause_session_operator
+from e2e.support import REGISTRY, Cluster, wait_for
+from e2e.support.apps import get, wait_condition, wait_ready, wasmapp
+from e2e.support.chart import CHART, HELM_VERSIONS, Release, helm_binary
+from e2e.support.judges import argocd_health, kstatus
+from e2e.support.operator import OperatorProcess
+from e2e.support.operator_fixtures import ExampleImages, pause_session_operator
 
 CRDS = ("wasmapps.wasmkube.dev", "wasmruntimes.wasmkube.dev")
 

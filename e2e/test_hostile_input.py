@@ -24,11 +24,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
-from support import REGISTRY, Cluster, wait_for
-from support.apps import get, wait_ready, wasmapp
-from support.operator import OperatorProcess
-from support.operator_fixtures import ExampleImages
-from support.reliability import (
+from e2e.support import REGISTRY, Cluster, wait_for
+from e2e.support.apps import get, wait_ready, wasmapp
+from e2e.support.operator import OperatorProcess
+from e2e.support.operator_fixtures import ExampleImages
+from e2e.support.reliability import (
     CHILD_KINDS,
     MANAGED,
     TALLY,
@@ -242,7 +242,9 @@ def manifest(name: str, image: Any, labels: dict[str, str] | None = None, **spec
 def explicit_cases(images: ExampleImages, counter: Iterator[int]) -> list[tuple[str, dict[str, Any], str | None]]:
     """Hand-picked cases with the outcome each must have."""
     module = images.module.reference
-    n = lambda shape="plain": name_of(shape, next(counter))  # noqa: E731
+    def n(shape: str = "plain") -> str:
+        return name_of(shape, next(counter))
+
     forged_status = manifest(n(), f"{REGISTRY}/e2e/hostile-missing:v1")
     forged_status["status"] = {"observedGeneration": 1, "conditions": [
         {"type": "Ready", "status": "True", "reason": "Forged", "message": "", "observedGeneration": 1,

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from support import Cluster
-from support.apps import condition, get, wait_condition, wasmapp
-from support.operator import OperatorProcess
-from support.operator_fixtures import ExampleImages
+from e2e.support import Cluster
+from e2e.support.apps import condition, get, wait_condition, wasmapp
+from e2e.support.operator import OperatorProcess
+from e2e.support.operator_fixtures import ExampleImages
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 
-from support import Cluster
-from support.apps import wasmapp
-from support.judges import argocd_health, kstatus
-from support.live_states import LiveState
+from e2e.support import Cluster
+from e2e.support.apps import wasmapp
+from e2e.support.judges import argocd_health, kstatus
+from e2e.support.live_states import LiveState
 
 EXPECTED = {
     "serving": "Current",

@@ -5,19 +5,22 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from e2e.registry import artifacts
+from e2e.registry.artifacts import PushedArtifact
 from e2e.registry.pusher import Pusher
 from e2e.registry.server import RegistryServer
-from support import REGISTRY, Cluster, wait_for
-from support.apps import condition, events_for, get, wait_condition, wait_ready, wasmapp
-from support.operator import OperatorProcess
+from e2e.support import REGISTRY, Cluster, wait_for
+from e2e.support.apps import condition, events_for, get, wait_condition, wait_ready, wasmapp
+from e2e.support.operator import OperatorProcess
 
 
 @pytest.fixture
-def pusher(operator: OperatorProcess) -> Pusher:
+def pusher(operator: OperatorProcess) -> Iterator[Pusher]:
     push = Pusher(REGISTRY)
     yield push
     push.close()
@@ -28,7 +31,8 @@ def repo(prefix: str) -> str:
     return f"e2e/{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def deployment_image(cluster: Cluster, name: str, namespace: str) -> str | None:
+def deployment_image(cluster: Cluster, name: str, namespace: str) -> Any:
+    """The Deployment's image (a str), or None when there is no Deployment."""
     deployment = get(cluster, "deployment", name, namespace)
     return deployment["spec"]["template"]["spec"]["containers"][0]["image"] if deployment else None
 
@@ -46,7 +50,8 @@ def deployment_image(cluster: Cluster, name: str, namespace: str) -> str | None:
     ids=["cncf-module", "cncf-component", "wasm-layers-module", "wasm-layers-component", "index", "spin"],
 )
 def test_each_artifact_kind_is_classified_and_pinned(cluster: Cluster, namespace: str, pusher: Pusher,
-                                                      builder, kind: str, layout: str) -> None:
+                                                      builder: Callable[..., PushedArtifact], kind: str,
+                                                      layout: str) -> None:
     pushed = builder(pusher, repo("kind"), "v1")
     cluster.apply(wasmapp("app", pushed.reference), namespace)
     app = wait_ready(cluster, "app", namespace)
@@ -98,7 +103,7 @@ def test_pinned_keeps_its_digest_when_the_tag_moves(cluster: Cluster, namespace:
     assert deployment_image(cluster, "pinned", namespace).endswith(first.digest)
 
 
-def _pull_secret(name: str, registry: RegistryServer) -> dict:
+def _pull_secret(name: str, registry: RegistryServer) -> dict[str, Any]:
     auth = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
     config = {"auths": {registry.host: {"username": registry.username, "password": registry.password,
                                         "auth": auth}}}

@@ -6,19 +6,20 @@ Each test applies WasmApps with kubectl (as a user would) and asserts on what th
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
-from support import Cluster, KubectlError, wait_for
-from support.apps import condition, events_for, get, wait_condition, wait_ready, wasmapp
-from support.operator import OperatorProcess
-from support.operator_fixtures import ExampleImages
+from e2e.support import Cluster, KubectlError, wait_for
+from e2e.support.apps import condition, events_for, get, wait_condition, wait_ready, wasmapp
+from e2e.support.operator import OperatorProcess
+from e2e.support.operator_fixtures import ExampleImages
 
 SHIM_NODES = {"wasm-node-1", "wasm-node-2", "spin-node-1"}
 WASMTIME_NODES = {"wasm-node-1", "wasm-node-2"}  # spin-node-1 is tainted wasm-only; no toleration
 
 
-def pods_of(cluster: Cluster, namespace: str, app: str) -> list[dict]:
+def pods_of(cluster: Cluster, namespace: str, app: str) -> list[dict[str, Any]]:
     out = cluster.kubectl("get", "pods", "-n", namespace, "-l", f"wasmkube.dev/app={app}", "-o", "json").stdout
     return list(json.loads(out)["items"])
 
@@ -196,7 +197,7 @@ def test_deleting_a_wasmapp_collects_its_children(cluster: Cluster, namespace: s
     ids=["image", "replicas-vs-autoscaling", "port-range", "mount-without-volume", "track-digest", "hpa-no-cpu",
          "negative-replicas"],
 )
-def test_bad_manifests_are_refused_at_apply(cluster: Cluster, namespace: str, crds: None, spec: dict,
+def test_bad_manifests_are_refused_at_apply(cluster: Cluster, namespace: str, crds: None, spec: dict[str, Any],
                                             message: str) -> None:
     manifest = {"apiVersion": "wasmkube.dev/v1alpha1", "kind": "WasmApp", "metadata": {"name": "bad"}, "spec": spec}
     with pytest.raises(KubectlError) as refused:

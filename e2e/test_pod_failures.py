@@ -25,8 +25,8 @@ from e2e.node import workloads as wl
 from e2e.registry import components, wasm
 from e2e.registry.artifacts import CREATED, WASM_CONFIG, WASM_LAYER, push_image
 from e2e.registry.pusher import Blob, Pusher, canonical_json
-from support import REGISTRY, Cluster
-from support.apps import condition, wait_condition, wasmapp
+from e2e.support import REGISTRY, Cluster
+from e2e.support.apps import condition, wait_condition, wasmapp
 
 # A module that dies at start the way a misconfigured app does: one line on stderr, exit code 3.
 CRASHER_C = """\

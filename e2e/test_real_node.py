@@ -21,7 +21,7 @@ from e2e.node import realnode
 from e2e.node import workloads as wl
 from e2e.registry import artifacts
 from e2e.registry.pusher import Pusher
-from support import REGISTRY, Cluster
+from e2e.support import REGISTRY, Cluster
 
 
 def _create(cluster: Cluster, namespace: str, pod: dict[str, object]) -> float:
@@ -103,7 +103,7 @@ def test_wasmapp_runs_as_real_wasm_beside_a_container(
     """The whole product path: a WasmApp, reconciled by the operator into a Deployment on the
     `wasmtime` RuntimeClass (restricted security context and all), runs as real Wasm on the real
     node, beside an ordinary container pod."""
-    from support.apps import wait_ready, wasmapp
+    from e2e.support.apps import wait_ready, wasmapp
 
     module = wl.push_sleeper_module(pusher, "realnode/operator-sleeper", "v1")
     tag_reference = f"{REGISTRY}/realnode/operator-sleeper:v1"

@@ -14,7 +14,8 @@ import time
 import pytest
 
 from e2e.registry import fixtures as _fixtures
-from e2e.registry.artifacts import BUILDERS, HTTP_HANDLER, PushedArtifact, cncf_component, cncf_module
+from e2e.registry.artifacts import BUILDERS, PushedArtifact, cncf_component, cncf_module
+from e2e.registry.components import HTTP_HANDLER
 from e2e.registry.fixtures import ResolverFactory
 from e2e.registry.pusher import Pusher, canonical_json, sha256_digest
 from e2e.registry.server import RegistryServer, registry_server

@@ -17,16 +17,23 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from e2e.registry import artifacts
 from e2e.registry.pusher import Pusher
 from e2e.registry.server import RegistryServer
-from support import Cluster, wait_for
-from support.apps import condition, get, wait_condition, wait_ready, wasmapp
-from support.controlplane import APISERVER_PORT, cluster_up, etcd_frozen, kill_apiserver, require_local_control_plane
-from support.operator import OperatorProcess
-from support.operator_fixtures import ExampleImages
-from support.reliability import (
+from e2e.support import Cluster, wait_for
+from e2e.support.apps import condition, get, wait_condition, wait_ready, wasmapp
+from e2e.support.controlplane import (
+    APISERVER_PORT,
+    cluster_up,
+    etcd_frozen,
+    kill_apiserver,
+    require_local_control_plane,
+)
+from e2e.support.operator import OperatorProcess
+from e2e.support.operator_fixtures import ExampleImages
+from e2e.support.reliability import (
     TALLY,
     alive,
     bug_records,
@@ -43,8 +50,8 @@ from support.reliability import (
     terminate,
     wait_exit,
 )
-from support.reliability_fixtures import DedicatedOperators
-from support.stallproxy import StallableProxy
+from e2e.support.reliability_fixtures import DedicatedOperators
+from e2e.support.stallproxy import StallableProxy
 
 CRASH_APPS = 300
 KILL_AFTER_DEPLOYMENTS = 50
@@ -55,9 +62,9 @@ def deployment_count(cluster: Cluster, namespace: str) -> int:
     return len(out.split())
 
 
-def create_in_parallel(cluster: Cluster, namespace: str, manifests: list[dict], chunks: int = 4) -> None:
+def create_in_parallel(cluster: Cluster, namespace: str, manifests: list[dict[str, Any]], chunks: int = 4) -> None:
     """`kubectl create` of several Lists at once: the apps arrive in a burst, not one by one."""
-    def create(part: list[dict]) -> None:
+    def create(part: list[dict[str, Any]]) -> None:
         body = json.dumps({"apiVersion": "v1", "kind": "List", "items": part})
         cluster.kubectl("create", "-n", namespace, "-f", "-", input=body, timeout=300)
 
@@ -181,7 +188,7 @@ def test_apiserver_restart_and_etcd_freeze_are_survived(cluster: Cluster, namesp
     assert ownership_problems(cluster, namespace) == []
 
 
-def snapshot(cluster: Cluster, namespace: str, name: str) -> tuple:
+def snapshot(cluster: Cluster, namespace: str, name: str) -> tuple[Any, ...]:
     deployment = get(cluster, "deployment", name, namespace)
     assert deployment is not None
     return deployment["metadata"]["uid"], deployment["metadata"]["generation"], json.dumps(deployment["spec"],

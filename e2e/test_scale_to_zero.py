@@ -28,8 +28,8 @@ import pytest
 from e2e.node import realnode
 from e2e.registry import artifacts
 from e2e.registry.pusher import Pusher
-from support import REGISTRY, Cluster, wait_for
-from support.activator import (
+from e2e.support import REGISTRY, Cluster, wait_for
+from e2e.support.activator import (
     BRIDGE_GATEWAY,
     WASMAPP,
     ActivatorProcess,
@@ -39,9 +39,9 @@ from support.activator import (
     service_slice,
     slice_target,
 )
-from support.apps import wait_condition, wasmapp
-from support.operator import free_port
-from support.reliability_fixtures import DedicatedOperators
+from e2e.support.apps import wait_condition, wasmapp
+from e2e.support.operator import free_port
+from e2e.support.reliability_fixtures import DedicatedOperators
 
 IDLE_SECONDS = 15
 WAKE_TIMEOUT_SECONDS = 15

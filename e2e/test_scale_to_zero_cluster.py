@@ -28,8 +28,8 @@ from typing import Any
 
 import pytest
 
-from support import Cluster, wait_for
-from support.activator import (
+from e2e.support import Cluster, wait_for
+from e2e.support.activator import (
     BRIDGE_GATEWAY,
     WASMAPP,
     ActivatorProcess,
@@ -39,11 +39,12 @@ from support.activator import (
     service_slice,
     slice_target,
 )
-from support.apps import condition, get, wait_condition, wasmapp
-from support.binaries import REPO_ROOT, binary
-from support.chart import service_account_kubeconfig
-from support.operator_fixtures import ExampleImages
-from support.reliability_fixtures import DedicatedOperators
+from e2e.support.apps import condition, get, wait_condition, wasmapp
+from e2e.support.binaries import binary
+from e2e.support.chart import service_account_kubeconfig
+from e2e.support.operator_fixtures import ExampleImages
+from e2e.support.reliability_fixtures import DedicatedOperators
+from e2e.support.state import REPO_ROOT
 
 # Only data in an EndpointSlice here (no traffic is sent to it by the KWOK tests).
 FAKE_ACTIVATOR = f"{BRIDGE_GATEWAY}:18012"

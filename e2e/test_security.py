@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import yaml
@@ -24,12 +25,12 @@ import yaml
 from e2e.registry import artifacts
 from e2e.registry.pusher import Pusher
 from e2e.registry.server import RegistryServer
-from support import REGISTRY, Cluster, binary, wait_for
-from support.apps import condition, get, wait_condition, wait_ready, wasmapp
-from support.binaries import REPO_ROOT
-from support.operator_fixtures import ExampleImages
-from support.reliability import items
-from support.reliability_fixtures import DedicatedOperators
+from e2e.support import REGISTRY, Cluster, binary, wait_for
+from e2e.support.apps import condition, get, wait_condition, wait_ready, wasmapp
+from e2e.support.operator_fixtures import ExampleImages
+from e2e.support.reliability import items
+from e2e.support.reliability_fixtures import DedicatedOperators
+from e2e.support.state import REPO_ROOT
 
 CHART = REPO_ROOT / "charts" / "wasmkube"
 RBAC_TEMPLATES = ["templates/serviceaccount.yaml", "templates/rbac.yaml"]
@@ -52,7 +53,7 @@ class ChartRbac:
     cluster: Cluster
     release: str
     namespace: str
-    documents: list[dict]
+    documents: list[dict[str, Any]]
 
     @property
     def user(self) -> str:
@@ -235,8 +236,8 @@ def _restricted(cluster: Cluster, namespace: str) -> None:
                         f"pod-security.kubernetes.io/{mode}-version=latest", "--overwrite")
 
 
-def running_pods(cluster: Cluster, namespace: str, selector: str, count: int) -> list[dict]:
-    def check() -> list[dict] | None:
+def running_pods(cluster: Cluster, namespace: str, selector: str, count: int) -> list[dict[str, Any]]:
+    def check() -> list[dict[str, Any]] | None:
         pods = [p for p in items(cluster, "pods", namespace, selector) if p["status"].get("phase") == "Running"]
         return pods if len(pods) >= count else None
     return wait_for(check, timeout=90, interval=0.5, message=f"{count} running pods ({selector})")

@@ -26,9 +26,9 @@ from e2e.node import realnode
 from e2e.node import workloads as wl
 from e2e.registry import artifacts, components
 from e2e.registry.pusher import Pusher
-from support import REGISTRY, Cluster, wait_for
-from support.apps import condition, get, wait_ready, wasmapp
-from support.traffic import EndpointFollower, forwarded_port, pod_ips, ready_endpoints, request
+from e2e.support import REGISTRY, Cluster, wait_for
+from e2e.support.apps import condition, get, wait_ready, wasmapp
+from e2e.support.traffic import EndpointFollower, forwarded_port, pod_ips, ready_endpoints, request
 
 GREETING = "hello from wasm"
 PORT = 8080
@@ -235,7 +235,7 @@ def test_unhealthy_and_uninstantiable_components_report_clearly(
     cluster.apply([http_app("healthy", healthy), http_app("sick", sick), http_app("spinny", spin)], namespace)
     wait_ready(cluster, "healthy", namespace, timeout=180)
 
-    def stalled_naming_import() -> dict[str, Any] | None:
+    def stalled_naming_import() -> Any:
         app = get(cluster, "wasmapp", "spinny", namespace)
         stalled = condition(app, "Stalled")
         if stalled and stalled.get("status") == "True" and "fermyon:spin" in stalled.get("message", ""):
@@ -245,7 +245,7 @@ def test_unhealthy_and_uninstantiable_components_report_clearly(
     stalled = wait_for(stalled_naming_import, timeout=180, interval=1, message="spinny Stalled naming fermyon:spin")
     print(f"\nspinny Stalled: {stalled['reason']}: {stalled['message'][:300]}")
 
-    def sick_reason() -> dict[str, Any] | None:
+    def sick_reason() -> Any:
         ready = condition(get(cluster, "wasmapp", "sick", namespace), "Ready")
         if ready and ready["status"] == "False" and "500" in ready.get("message", ""):
             return ready
@@ -292,9 +292,9 @@ def test_command_component_exit_code(cluster: Cluster, namespace: str, real_node
         pod = wl.wasm_pod(name, image, command=["/"], args=["--flag"], restart_policy="Never",
                           env={"WASMKUBE_GREETING": "from-env", "EXIT_CODE": code})
         cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(pod))
-    for name, code in (("ok", 0), ("fails", 1)):
+    for name, exit_code in (("ok", 0), ("fails", 1)):
         done = wl.wait_phase(cluster.kubectl, namespace, name, {"Succeeded", "Failed"})
         terminated = done["status"]["containerStatuses"][0]["state"]["terminated"]
-        assert terminated["exitCode"] == code, terminated
+        assert terminated["exitCode"] == exit_code, terminated
         log = cluster.kubectl("logs", "-n", namespace, name).stdout
         assert "from-env" in log and "--flag" in log, log

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from e2e.support.binaries import REPO_ROOT
+from e2e.support.state import REPO_ROOT
 
 from .context import BenchContext
 from .kubeapi import ApiError, KubeApi

@@ -48,7 +48,7 @@ import os
 import shlex
 from pathlib import Path
 
-from e2e.support.binaries import REPO_ROOT
+from e2e.support.state import state_root
 
 
 def _int_list(raw: str) -> tuple[int, ...]:
@@ -125,7 +125,7 @@ class BenchConfig:
     density_budget_mib: float = 6144.0
     wake_cycles: int = 5
     wake_first_cycles: int = 3
-    output_dir: Path = REPO_ROOT / ".wasmkube" / "bench"
+    output_dir: Path = state_root() / "bench"
     lock_file: Path | None = None
 
     @classmethod
@@ -163,7 +163,7 @@ class BenchConfig:
             density_budget_mib=float(env.get("BENCH_DENSITY_BUDGET_MIB", "6144")),
             wake_cycles=max(1, int(env.get("BENCH_WAKE_CYCLES", "5"))),
             wake_first_cycles=max(0, int(env.get("BENCH_WAKE_FIRST_CYCLES", "3"))),
-            output_dir=Path(env.get("BENCH_OUTPUT_DIR") or REPO_ROOT / ".wasmkube" / "bench"),
+            output_dir=Path(env.get("BENCH_OUTPUT_DIR") or state_root() / "bench"),
             lock_file=Path(lock) if lock else None,
         )
 

@@ -7,9 +7,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from e2e.support.binaries import REPO_ROOT
 from e2e.support.cluster import Cluster
 from e2e.support.operator_fixtures import ExampleImages, install_crds, push_examples
+from e2e.support.state import REPO_ROOT
 
 from .config import BenchConfig
 from .kubeapi import KubeApi

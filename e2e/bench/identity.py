@@ -15,9 +15,10 @@ import json
 import subprocess
 from pathlib import Path
 
-from e2e.support.binaries import REPO_ROOT, binary
+from e2e.support.binaries import binary
 from e2e.support.cluster import Cluster
 from e2e.support.kubeconfig import kubeconfig_for_token
+from e2e.support.state import REPO_ROOT
 
 from .shared import apply_manifest, delete_manifest, kubectl
 

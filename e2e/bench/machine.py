@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from e2e.support.binaries import REPO_ROOT
+from e2e.support.state import REPO_ROOT
 
 from .procstat import loadavg
 

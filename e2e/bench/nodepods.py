@@ -20,16 +20,21 @@ import asyncio
 import contextlib
 import dataclasses
 import gzip
-import importlib
 import io
 import json
 import tarfile
 import threading
 import time
+from types import ModuleType
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from e2e.node import realnode as realnode_module
+from e2e.node import workloads
+from e2e.node.layout import KUBELET_PORT, NODE_NAME
+from e2e.node.paths import NodePaths
+from e2e.registry import artifacts, components
 from e2e.registry.pusher import Blob, Pusher, canonical_json, sha256_digest
 from e2e.support.cluster import REGISTRY
 from e2e.support.traffic import check_allowed, request
@@ -55,20 +60,9 @@ KUBELET_HISTOGRAMS = {
 WANTED_OPERATIONS = {"run_podsandbox", "pull_image", "create_container", "start_container"}
 
 
-def realnode() -> Any:
-    return importlib.import_module("e2e.node.realnode")
-
-
-def workloads() -> Any:
-    return importlib.import_module("e2e.node.workloads")
-
-
-def components() -> Any:
-    return importlib.import_module("e2e.registry.components")
-
-
-def artifacts() -> Any:
-    return importlib.import_module("e2e.registry.artifacts")
+def realnode() -> ModuleType:
+    """e2e.node.realnode, for callers that reach the node's names through it (the wake row)."""
+    return realnode_module
 
 
 # -- images -----------------------------------------------------------------------------------
@@ -76,18 +70,18 @@ def artifacts() -> Any:
 
 def with_custom_section(data: bytes, salt: str) -> bytes:
     """The component plus a custom section: same behaviour, a digest no node has compiled."""
-    return components().with_custom_section(data, salt)
+    return components.with_custom_section(data, salt)
 
 
 def push_component(pusher: Pusher, repository: str, data: bytes) -> str:
     """A component as a CNCF Wasm artifact (what the operator and the shim expect); by digest."""
-    pushed = artifacts().component(pusher, repository, "bench", data)
+    pushed = artifacts.component(pusher, repository, "bench", data)
     return f"{pusher.host}/{repository}@{pushed.digest}"
 
 
 def push_native(pusher: Pusher, repository: str, salt: str | None) -> str:
     """The native twin as a linux/amd64 image; with a salt, its layer also holds /salt (new layer)."""
-    comps, arts = components(), artifacts()
+    comps, arts = components, artifacts
     binary = comps.native_greeter_binary()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -116,7 +110,7 @@ def push_kind(kind: str, salt: str | None = None) -> str:
     try:
         if kind == "native":
             return push_native(pusher, "bench/greeter-native", salt)
-        comps = components()
+        comps = components
         data = comps.greeter_component("v1") if kind == "wasm-c" else comps.python_http_component()
         if salt:
             data = with_custom_section(data, salt)
@@ -144,8 +138,8 @@ def http_pod(name: str, kind: str, image: str, labels: dict[str, str] | None = N
                             "automountServiceAccountToken": False, "containers": [container]}
     if kind != "native":
         container["command"] = ["/"]  # CRI wants a command; Wasm artifacts carry none
-        spec["runtimeClassName"] = workloads().RUNTIME_CLASS
-    spec = workloads().on_real_node(spec)
+        spec["runtimeClassName"] = workloads.RUNTIME_CLASS
+    spec = workloads.on_real_node(spec)
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "labels": {"wasmkube.dev/bench-kind": kind, **(labels or {})}}, "spec": spec}
 
@@ -265,8 +259,8 @@ def _local_kubelet_metrics() -> str | None:
     import ssl
     import urllib.request
 
-    paths = realnode().NodePaths.from_env()
-    port = realnode().KUBELET_PORT
+    paths = NodePaths.from_env()
+    port = KUBELET_PORT
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # the kubelet's serving cert is self-signed for its own name
@@ -313,10 +307,7 @@ class NodeSession:
         return self.problem
 
     async def _open(self) -> str | None:
-        try:
-            self.node = realnode().NODE_NAME
-        except Exception as exc:
-            return f"e2e/node/realnode.py not importable: {type(exc).__name__}: {exc}"
+        self.node = NODE_NAME
         node = await self.ctx.admin.get(f"/api/v1/nodes/{self.node}")
         if node is None:
             return f"node {self.node} is not registered (start it with `make real-node`)"
@@ -327,7 +318,7 @@ class NodeSession:
             for kind in KINDS:
                 say(f"data plane: building/pushing the {LABELS[kind]} image")
                 self.images[kind] = await asyncio.to_thread(push_kind, kind)
-            self.runtime_class_created = await asyncio.to_thread(workloads().ensure_runtime_class,
+            self.runtime_class_created = await asyncio.to_thread(workloads.ensure_runtime_class,
                                                                  self.ctx.cluster.kubectl)
         except Exception as exc:
             return f"images not available: {type(exc).__name__}: {str(exc)[:400]}"
@@ -358,7 +349,7 @@ class NodeSession:
 
     async def close(self) -> None:
         if self.runtime_class_created:
-            await asyncio.to_thread(workloads().delete_runtime_class, self.ctx.cluster.kubectl)
+            await asyncio.to_thread(workloads.delete_runtime_class, self.ctx.cluster.kubectl)
 
 
 async def make_namespace(ctx: BenchContext, namespace: str) -> None:

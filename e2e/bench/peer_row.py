@@ -95,6 +95,7 @@ async def measure(ctx: BenchContext, setup: PeerSetup, n: int, replicas: int, au
         await asyncio.sleep(2.0)  # informers list and sync after /readyz already answers
         await deployments.start()
         await ready.start()
+        assert peer.pid is not None, "the spin operator did not start"
         cpu_before = sample(peer.pid)
         reconciles_before = await asyncio.to_thread(peer.reconciles) or 0.0
         audit_start = audit.mark()

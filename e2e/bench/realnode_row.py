@@ -7,26 +7,29 @@ preflight, a few WasmApps running e2e/node's long-running "sleeper" module are p
 the shim) is measured; then bare Wasm pods and busybox container pods are started there one at a
 time, create to Running, the shim against runc. The binaries are built
 first, outside the cluster lock (a cold build takes many minutes); the node is then started with
-`realnode.py up` (which calls ensure_real_node()) in a subprocess, so a start that hangs can be
-bounded, and stopped again afterwards if it was not running before.
+`python -m e2e.node.realnode up` (which calls ensure_real_node()) in a subprocess, so a start that
+hangs can be bounded, and stopped again afterwards if it was not running before.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from e2e.node import workloads
+from e2e.node.layout import NODE_NAME, REAL_NODE_SELECTOR, REAL_NODE_TOLERATION
+from e2e.node.paths import NodePaths
+from e2e.node.preflight import preflight
+from e2e.registry import artifacts
 from e2e.registry.pusher import Pusher
-from e2e.support.binaries import REPO_ROOT
 from e2e.support.cluster import REGISTRY, Cluster
+from e2e.support.state import REPO_ROOT
 
 from .config import BenchConfig
 from .context import BenchContext
@@ -39,27 +42,12 @@ from .stats import latencies, latency_summary
 from .wasmkube_row import wasmapp
 from .watch import FirstSeen, always, condition_true
 
-REALNODE = REPO_ROOT / "e2e" / "node" / "realnode.py"
 BUILD_NODE = REPO_ROOT / "e2e" / "node" / "build-node.sh"
-
-
-def locate_module() -> tuple[ModuleType | None, str | None]:
-    if not REALNODE.exists():
-        return None, "real node not available: e2e/node/realnode.py does not exist"
-    try:
-        module = importlib.import_module("e2e.node.realnode")
-    except Exception as exc:
-        return None, f"real node not available: importing e2e/node/realnode.py failed: {type(exc).__name__}: {exc}"
-    if not hasattr(module, "ensure_real_node"):
-        return None, "real node not available: e2e/node/ provides no ensure_real_node()"
-    return module, None
 
 
 def _pod_starts(cluster: Cluster, namespace: str, wasm_image: str, k: int) -> dict[str, Any]:
     """Create-to-Running of k bare Wasm pods and k busybox container pods on the real node, one at a
     time and alternating, so neither kind queues behind the other: the shim against runc."""
-    workloads = importlib.import_module("e2e.node.workloads")
-    artifacts = importlib.import_module("e2e.registry.artifacts")
     pusher = Pusher(REGISTRY)
     try:
         busybox = artifacts.container_image(pusher, "realnode/busybox", "v1")
@@ -83,7 +71,6 @@ def _long_running_image() -> str:
 
     The example artifacts of the other rows are tiny placeholders that no runtime could execute;
     on a real node the pod must really run and stay up, or it never becomes Ready."""
-    workloads = importlib.import_module("e2e.node.workloads")
     pusher = Pusher(REGISTRY)
     try:
         return str(workloads.push_sleeper_module(pusher).image)
@@ -98,10 +85,10 @@ async def node_ready(ctx: BenchContext, name: str) -> bool:
 
 
 def _run_realnode(action: str, timeout: float) -> str | None:
-    """`realnode.py <action>`; None on success, else the tail of its output."""
+    """`python -m e2e.node.realnode <action>`; None on success, else the tail of its output."""
     try:
-        result = subprocess.run([sys.executable, str(REALNODE), action], capture_output=True, text=True,
-                                timeout=timeout, check=False, cwd=REPO_ROOT)
+        result = subprocess.run([sys.executable, "-m", "e2e.node.realnode", action], capture_output=True,
+                                text=True, timeout=timeout, check=False, cwd=REPO_ROOT)
     except subprocess.TimeoutExpired:
         return f"realnode.py {action} did not finish within {timeout:.0f}s"
     if result.returncode != 0:
@@ -126,30 +113,26 @@ def _build_in_progress() -> str | None:
     return None
 
 
-def prepare(config: BenchConfig) -> tuple[ModuleType | None, str | None]:
-    """Everything that needs no cluster: find ensure_real_node(), run the preflight, build.
-
-    Returns (the realnode module, None) when the node can be started, else (None, why not)."""
+def prepare(config: BenchConfig) -> str | None:
+    """Everything that needs no cluster: run the preflight, build. None when the node can be
+    started, else why not."""
     if config.real_node == "0":
-        return None, "skipped: BENCH_REAL_NODE=0"
-    module, problem = locate_module()
-    if module is None:
-        return None, problem
-    problems = module.preflight(module.NodePaths.from_env())
+        return "skipped: BENCH_REAL_NODE=0"
+    problems = preflight(NodePaths.from_env())
     if problems:
-        return None, "real node not available on this machine: " + "; ".join(problems)
+        return "real node not available on this machine: " + "; ".join(problems)
     busy = _build_in_progress()
     if busy:
-        return None, f"real node not available yet: its binaries are being built by another process ({busy})"
+        return f"real node not available yet: its binaries are being built by another process ({busy})"
     say("building the real node's binaries if needed (build-node.sh; cold: many minutes)")
     try:
         result = subprocess.run(["bash", str(BUILD_NODE)], capture_output=True, text=True,
                                 timeout=config.real_node_timeout, check=False, cwd=REPO_ROOT)
     except subprocess.TimeoutExpired:
-        return None, f"real node not available: build-node.sh took longer than {config.real_node_timeout:.0f}s"
+        return f"real node not available: build-node.sh took longer than {config.real_node_timeout:.0f}s"
     if result.returncode != 0:
-        return None, f"real node not available: build-node.sh failed: {result.stderr.strip()[-600:]}"
-    return module, None
+        return f"real node not available: build-node.sh failed: {result.stderr.strip()[-600:]}"
+    return None
 
 
 def skipped(k: int, why: str) -> Row:
@@ -158,7 +141,7 @@ def skipped(k: int, why: str) -> Row:
 
 async def start_node() -> str | None:
     """`realnode.py up` (under the cluster lock: the node joins the cluster); None or why it failed."""
-    say("starting the real node (realnode.py up)")
+    say("starting the real node (python -m e2e.node.realnode up)")
     return await asyncio.to_thread(_run_realnode, "up", 300)
 
 
@@ -166,14 +149,14 @@ async def stop_node() -> None:
     await asyncio.to_thread(_run_realnode, "down", 300)
 
 
-async def measure(ctx: BenchContext, identity: Identity, module: ModuleType, k: int) -> Row:
+async def measure(ctx: BenchContext, identity: Identity, k: int) -> Row:
     """Row e on a running node (the runner starts it first unless it was up)."""
     row = Row("e", "real node (pods really run)", k)
-    await _measure_apps(ctx, identity, module, row, k)
+    await _measure_apps(ctx, identity, row, k)
     return row
 
 
-async def _measure_apps(ctx: BenchContext, identity: Identity, module: Any, row: Row, k: int) -> None:
+async def _measure_apps(ctx: BenchContext, identity: Identity, row: Row, k: int) -> None:
     assert ctx.images is not None
     namespace = ctx.namespace("realnode", k)
     await create_namespace(ctx.admin, namespace)
@@ -188,7 +171,7 @@ async def _measure_apps(ctx: BenchContext, identity: Identity, module: Any, row:
         await deployments.start()
         await ready.start()
         bodies = [wasmapp(f"real-{i}", namespace, image, 1,
-                          nodeSelector=dict(module.REAL_NODE_SELECTOR), tolerations=[dict(module.REAL_NODE_TOLERATION)])
+                          nodeSelector=dict(REAL_NODE_SELECTOR), tolerations=[dict(REAL_NODE_TOLERATION)])
                   for i in range(k)]
         created = await create_all(ctx.admin, f"/apis/wasmkube.dev/v1alpha1/namespaces/{namespace}/wasmapps", bodies,
                                    ctx.config.concurrency)
@@ -203,7 +186,7 @@ async def _measure_apps(ctx: BenchContext, identity: Identity, module: Any, row:
         })
         pod_starts = await asyncio.to_thread(_pod_starts, ctx.cluster, namespace, image, k)
         row.metrics["pod_create_to_running"] = pod_starts
-        row.metrics["summary"] = (f"{len(ready.seen)}/{k} long-running Wasm apps Ready on {module.NODE_NAME}: "
+        row.metrics["summary"] = (f"{len(ready.seen)}/{k} long-running Wasm apps Ready on {NODE_NAME}: "
                                   f"create->Ready p50 {to_ready['p50_ms']} ms, max {to_ready['max_ms']} ms; "
                                   f"bare pods create->Running p50: Wasm {pod_starts['wasm']['p50_ms']} ms, "
                                   f"container {pod_starts['container']['p50_ms']} ms")

@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
+from e2e.node.layout import NODE_NAME
 from e2e.support.cluster import Cluster
 
 from . import (
@@ -241,15 +242,11 @@ class Benchmark:
                 for key, subject in NODE_ROWS[group]:
                     self.rows.append(_skipped(key, subject, k if key == "e" else None, why))
 
-        module, why = realnode_row.locate_module()
-        if module is None:
-            skip_all(str(why))
-            return
-        was_up = await realnode_row.node_ready(self.ctx, module.NODE_NAME)
+        was_up = await realnode_row.node_ready(self.ctx, NODE_NAME)
         if not was_up:
-            module, why = await asyncio.to_thread(realnode_row.prepare, self.config)
-            if module is None:
-                skip_all(str(why))
+            why = await asyncio.to_thread(realnode_row.prepare, self.config)
+            if why is not None:
+                skip_all(why)
                 return
             async with cluster_lock(self.config.lock_file, "real node up"):
                 failure = await realnode_row.start_node()
@@ -268,7 +265,7 @@ class Benchmark:
                 async with self._phase(f"real node: {group}"):
                     if group == "realnode":
                         assert self.identity is not None
-                        self.rows.append(await _timed(realnode_row.measure(self.ctx, self.identity, module, k)))
+                        self.rows.append(await _timed(realnode_row.measure(self.ctx, self.identity, k)))
                     elif group == "serving":
                         self.rows.append(await _timed(serving_row.measure(self.ctx, session)))
                     elif group == "start":

@@ -21,12 +21,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from e2e.support.binaries import REPO_ROOT
+from e2e.cluster.paths import Paths as ClusterPaths
+from e2e.support import state
 from e2e.support.cluster import Cluster
 
 from .kubeapi import KubeApi
-
-LOCALCLUSTER = REPO_ROOT / "e2e" / "cluster" / "localcluster.py"
 
 
 def say(message: str) -> None:
@@ -51,31 +50,22 @@ async def cluster_lock(lock_file: Path | None, phase: str) -> AsyncIterator[None
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def state_dir() -> Path:
-    override = os.environ.get("WASMKUBE_STATE")
-    return Path(override).resolve() if override else REPO_ROOT / ".wasmkube" / "cluster"
-
-
 def external_cluster() -> bool:
-    return os.environ.get("WASMKUBE_EXISTING_CLUSTER") == "1" or (state_dir() / "external-cluster").exists()
+    return state.existing_cluster()
 
 
 def audit_log_path() -> Path:
-    return state_dir() / "audit.log"
+    return state.cluster_dir() / "audit.log"
 
 
 def registry_log_path() -> Path:
-    return state_dir() / "logs" / "registry.log"
+    return state.cluster_dir() / "logs" / "registry.log"
 
 
 def audit_active() -> bool:
     """Whether the running API server was started with an audit log (from its start record)."""
-    try:
-        record = json.loads((state_dir() / "run" / "kube-apiserver.json").read_text())
-        argv = json.loads(record["spec"])["argv"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return any(str(arg).startswith("--audit-log-path=") for arg in argv)
+    record = ClusterPaths.from_env().supervisor().record("kube-apiserver")
+    return record is not None and any(arg.startswith("--audit-log-path=") for arg in record.argv)
 
 
 def set_audit(enabled: bool) -> str | None:
@@ -88,10 +78,10 @@ def set_audit(enabled: bool) -> str | None:
     if enabled:
         env["WASMKUBE_AUDIT"] = "1"
     say(f"restarting the API server with auditing {'on' if enabled else 'off'}")
-    result = subprocess.run([sys.executable, str(LOCALCLUSTER), "up"], env=env, capture_output=True, text=True,
-                            check=False, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "e2e.cluster.localcluster", "up"], env=env, cwd=state.REPO_ROOT,
+                            capture_output=True, text=True, check=False, timeout=300)
     if result.returncode != 0 or audit_active() != enabled:
-        return f"localcluster.py up (WASMKUBE_AUDIT={int(enabled)}) failed: {result.stderr.strip()[-500:]}"
+        return f"localcluster up (WASMKUBE_AUDIT={int(enabled)}) failed: {result.stderr.strip()[-500:]}"
     return None
 
 

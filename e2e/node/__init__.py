@@ -5,18 +5,10 @@
 what it touches, and workloads.py for pods, images and the RuntimeClass that tests run on it.
 """
 
-from .realnode import (
-    NODE_NAME,
-    REAL_NODE_SELECTOR,
-    REAL_NODE_TAINT,
-    REAL_NODE_TOLERATION,
-    RUNTIME_HANDLER,
-    NodeError,
-    NodeUnsupported,
-    binaries_cached,
-    ensure_real_node,
-    stop_real_node,
-)
+from .binaries import binaries_cached
+from .errors import NodeError, NodeUnsupported
+from .layout import NODE_NAME, REAL_NODE_SELECTOR, REAL_NODE_TAINT, REAL_NODE_TOLERATION, RUNTIME_HANDLER
+from .lifecycle import ensure_real_node, stop_real_node
 
 __all__ = [
     "NODE_NAME",

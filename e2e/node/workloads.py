@@ -21,7 +21,7 @@ from e2e.registry import artifacts, wasm
 from e2e.registry.artifacts import CREATED, OCI_CONFIG, WASM_CONFIG, WASM_LAYER, push_image
 from e2e.registry.pusher import Blob, Pusher, canonical_json
 
-from .realnode import NODE_NAME, REAL_NODE_SELECTOR, REAL_NODE_TOLERATION, RUNTIME_HANDLER
+from .layout import NODE_NAME, REAL_NODE_SELECTOR, REAL_NODE_TOLERATION, RUNTIME_HANDLER
 
 RUNTIME_CLASS = "wasmtime"  # the name the operator's example WasmRuntime gives its RuntimeClass
 SLEEPER_GREETING = "hello from a wasmkube test module"
@@ -159,7 +159,7 @@ def ensure_runtime_class(kubectl: Any) -> bool:
     created = kubectl("create", "-f", "-", input=json.dumps(body), check=False)
     if created.returncode != 0 and "AlreadyExists" not in created.stderr:  # lost a race: fine
         raise AssertionError(f"creating RuntimeClass {RUNTIME_CLASS} failed: {created.stderr}")
-    return created.returncode == 0
+    return bool(created.returncode == 0)
 
 
 def delete_runtime_class(kubectl: Any) -> None:

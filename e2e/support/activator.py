@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .binaries import REPO_ROOT
 from .cluster import Cluster
 from .operator import LocalDaemon, free_port
+from .state import REPO_ROOT
 from .traffic import check_allowed
 
 BRIDGE_GATEWAY = "10.222.0.1"

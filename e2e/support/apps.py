@@ -14,7 +14,12 @@ def wasmapp(name: str, image: str, **spec: Any) -> dict[str, Any]:
             "spec": {"image": image, **spec}}
 
 
-def get(cluster: Cluster, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+def get(cluster: Cluster, kind: str, name: str, namespace: str | None = None) -> Any:
+    """The object as decoded JSON, or None when it does not exist.
+
+    Typed Any, like Cluster.get_json: tests index into what they expect to exist, and if it does
+    not, the test fails right at that line, which is the check they mean.
+    """
     args = ["get", kind, name, "-o", "json", "--ignore-not-found", "--show-managed-fields"]
     if namespace:
         args += ["-n", namespace]
@@ -24,7 +29,8 @@ def get(cluster: Cluster, kind: str, name: str, namespace: str | None = None) ->
     return dict(json.loads(out))
 
 
-def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+def condition(obj: dict[str, Any] | None, kind: str) -> Any:
+    """The condition `kind` of obj's status (a dict), or None; Any for the reason `get` is."""
     for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
         if cond.get("type") == kind:
             return dict(cond)

@@ -7,7 +7,8 @@ import functools
 import subprocess
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from .state import REPO_ROOT
+
 BUILD_SCRIPT = REPO_ROOT / "e2e" / "cluster" / "build-binaries.sh"
 TOOL_SCRIPT = REPO_ROOT / "e2e" / "cluster" / "build-tool.sh"
 # A cold Argo CD build takes about 7 min alone and much longer beside other builds.

@@ -15,10 +15,11 @@ from typing import Any
 
 import yaml
 
-from .binaries import REPO_ROOT, binary, tool
+from .binaries import binary, tool
 from .cluster import Cluster
 from .kubeconfig import kubeconfig_for_token
 from .operator import OperatorProcess
+from .state import REPO_ROOT
 
 CHART = REPO_ROOT / "charts" / "wasmkube"
 # Listening addresses are the process's own (free loopback ports), not the pod's.

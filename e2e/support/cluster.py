@@ -4,29 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .binaries import REPO_ROOT, binary
+from . import state
+from .binaries import binary
 
 REGISTRY = "127.0.0.1:5001"
 KUBECTL_TIMEOUT = 120.0
 
 
 def default_kubeconfig() -> Path:
-    """The kubeconfig `localcluster.py up` writes (next to WASMKUBE_STATE when that is set).
+    """The kubeconfig `localcluster up` writes (next to WASMKUBE_STATE when that is set).
 
     Deliberately not $KUBECONFIG: a developer's shell may point that at a real cluster, and the
     tests create and delete namespaces.
     """
-    state = os.environ.get("WASMKUBE_STATE")
-    if state:
-        return Path(state).resolve().parent / "kubeconfig"
-    return REPO_ROOT / ".wasmkube" / "kubeconfig"
+    return state.kubeconfig()
 
 
 class KubectlError(subprocess.CalledProcessError):

@@ -1,15 +1,14 @@
 """Break the local cluster's control plane on purpose: kill the kube-apiserver, freeze etcd.
 
-Uses the same pid records as `e2e/cluster/localcluster.py` (`run/<component>.json`: pid, kernel
-start time, start spec), so a pid that was reused by an unrelated process is never signalled.
-Restarting goes through `localcluster.py up`, which starts only the components that are missing.
-Only for the cluster `make cluster` runs: with WASMKUBE_EXISTING_CLUSTER=1 there are no such
-processes, and the tests that need them skip.
+Goes through the cluster's own supervisor records (pid, kernel start time), so a pid that was
+reused by an unrelated process is never signalled. Restarting goes through `localcluster up`,
+which starts only the components that are missing or broken. Only for the cluster `make
+cluster` runs: with WASMKUBE_EXISTING_CLUSTER=1 there are no such processes, and the tests that
+need them skip.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -17,48 +16,38 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import contextmanager, suppress
 
 import pytest
 
-from .binaries import REPO_ROOT
+from e2e.cluster.layout import APISERVER_PORT
+from e2e.cluster.paths import Paths
+from e2e.support.supervisor import Supervisor, alive
 
-LOCALCLUSTER = REPO_ROOT / "e2e" / "cluster" / "localcluster.py"
-APISERVER_PORT = 16443
+from . import state
+from .waiting import wait_for
+
+__all__ = ["APISERVER_PORT", "cluster_up", "component_pid", "etcd_frozen", "frozen", "kill_apiserver",
+           "require_local_control_plane", "supervisor"]
 
 
-def state_dir() -> Path:
-    override = os.environ.get("WASMKUBE_STATE")
-    return Path(override).resolve() if override else REPO_ROOT / ".wasmkube" / "cluster"
+def supervisor() -> Supervisor:
+    """The supervisor of the local cluster's processes (WASMKUBE_STATE honoured)."""
+    return Paths.from_env().supervisor()
 
 
 def require_local_control_plane() -> None:
-    """Skip unless the control plane is made of processes that localcluster.py started."""
-    if os.environ.get("WASMKUBE_EXISTING_CLUSTER") == "1" or (state_dir() / "external-cluster").exists():
+    """Skip unless the control plane is made of processes that localcluster started."""
+    if state.existing_cluster():
         pytest.skip("needs the processes of the local cluster (not WASMKUBE_EXISTING_CLUSTER)")
     for name in ("etcd", "kube-apiserver"):
         if component_pid(name) is None:
-            pytest.skip(f"{name} of the local cluster is not running from {state_dir()}")
-
-
-def _start_time(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return fields[19] if fields and fields[0] != "Z" else None
+            pytest.skip(f"{name} of the local cluster is not running from {state.cluster_dir()}")
 
 
 def component_pid(name: str) -> int | None:
     """The pid of a running cluster component, only if it is the very process `up` started."""
-    try:
-        record = json.loads((state_dir() / "run" / f"{name}.json").read_text())
-    except (OSError, ValueError):
-        return None
-    pid = int(record["pid"])
-    return pid if _start_time(pid) == record.get("start_time") else None
+    return supervisor().pid(name)
 
 
 def _port_open(port: int) -> bool:
@@ -72,35 +61,42 @@ def kill_apiserver(timeout: float = 15.0) -> None:
     pid = component_pid("kube-apiserver")
     assert pid is not None, "kube-apiserver is not running"
     os.killpg(pid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while _start_time(pid) is not None or _port_open(APISERVER_PORT):
-        assert time.monotonic() < deadline, "kube-apiserver did not go away after SIGKILL"
-        time.sleep(0.05)
+    wait_for(lambda: not alive(pid) and not _port_open(APISERVER_PORT), timeout, 0.05,
+             "kube-apiserver to go away after SIGKILL")
 
 
 def cluster_up(timeout: float = 240.0) -> float:
-    """`localcluster.py up`: restarts whatever is missing; returns how long it took."""
+    """`localcluster up`: restarts whatever is missing or broken; returns how long it took."""
     started = time.monotonic()
-    result = subprocess.run([sys.executable, str(LOCALCLUSTER), "up"], capture_output=True, text=True,
-                            timeout=timeout, check=False)
-    assert result.returncode == 0, f"localcluster.py up failed:\n{result.stderr[-3000:]}"
+    result = subprocess.run([sys.executable, "-m", "e2e.cluster.localcluster", "up"], cwd=state.REPO_ROOT,
+                            capture_output=True, text=True, timeout=timeout, check=False)
+    assert result.returncode == 0, f"localcluster up failed:\n{result.stderr[-3000:]}"
     return time.monotonic() - started
 
 
 @contextmanager
-def etcd_frozen(safety_seconds: float = 30.0) -> Iterator[int]:
-    """SIGSTOP etcd for the duration of the block, SIGCONT afterwards.
+def frozen(name: str, safety_seconds: float = 30.0) -> Iterator[int]:
+    """SIGSTOP the component `name` for the duration of the block, SIGCONT afterwards.
 
     A detached `sleep; kill -CONT` is started first as a safety net: even if this test process
-    dies inside the block, etcd (and so the shared cluster) is thawed after `safety_seconds`."""
-    pid = component_pid("etcd")
-    assert pid is not None, "etcd is not running"
+    dies inside the block, the component (and so the shared cluster) is thawed after
+    `safety_seconds`. SIGCONT to a process that `up` has replaced meanwhile is harmless."""
+    pid = component_pid(name)
+    assert pid is not None, f"{name} is not running"
     safety = subprocess.Popen(["sh", "-c", f"sleep {safety_seconds}; kill -CONT {pid}"],
                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.kill(pid, signal.SIGSTOP)
     try:
         yield pid
     finally:
-        os.kill(pid, signal.SIGCONT)
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
         safety.kill()
         safety.wait(5)
+
+
+@contextmanager
+def etcd_frozen(safety_seconds: float = 30.0) -> Iterator[int]:
+    """SIGSTOP etcd for the duration of the block, SIGCONT afterwards (see `frozen`)."""
+    with frozen("etcd", safety_seconds) as pid:
+        yield pid

@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .binaries import REPO_ROOT, tool
+from .binaries import tool
+from .state import REPO_ROOT
 
 ARGOCD = REPO_ROOT / "examples" / "argocd"
 WASMKUBE_HEALTH = ARGOCD / "health" / "wasmkube.lua"

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .binaries import REPO_ROOT
+from .state import REPO_ROOT
 
 
 def free_port() -> int:

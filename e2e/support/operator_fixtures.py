@@ -17,9 +17,9 @@ from e2e.registry import artifacts
 from e2e.registry.pusher import Pusher
 from e2e.registry.server import RegistryServer, registry_server
 
-from .binaries import REPO_ROOT
 from .cluster import REGISTRY, Cluster
 from .operator import OperatorProcess
+from .state import REPO_ROOT
 from .waiting import wait_for
 
 

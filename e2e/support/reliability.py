@@ -26,7 +26,8 @@ MANAGED = "app.kubernetes.io/managed-by=wasmkube"
 CHILD_KINDS = ("deployments.apps", "services", "horizontalpodautoscalers.autoscaling")
 
 
-def items(cluster: Cluster, kind: str, namespace: str | None = None, selector: str | None = None) -> list[dict]:
+def items(cluster: Cluster, kind: str, namespace: str | None = None,
+          selector: str | None = None) -> list[dict[str, Any]]:
     """All objects of a kind in one namespace, or in every namespace when namespace is None."""
     args = ["get", kind, "-o", "json", "--chunk-size=0"]
     args += ["-n", namespace] if namespace else ["--all-namespaces"]
@@ -35,27 +36,28 @@ def items(cluster: Cluster, kind: str, namespace: str | None = None, selector: s
     return list(json.loads(cluster.kubectl(*args).stdout)["items"])
 
 
-def names(objects: Iterable[dict]) -> set[str]:
+def names(objects: Iterable[dict[str, Any]]) -> set[str]:
     return {o["metadata"]["name"] for o in objects}
 
 
-def controller_ref(obj: dict) -> dict | None:
+def controller_ref(obj: dict[str, Any]) -> Any:
+    """The controller's ownerReference (a dict), or None; Any like apps.get."""
     return next((r for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
 
 
-def current(app: dict) -> bool:
+def current(app: dict[str, Any]) -> bool:
     """The status describes the spec as it is now (not an older generation)."""
     generation = app["metadata"].get("generation")
-    return (app.get("status") or {}).get("observedGeneration") == generation
+    return bool((app.get("status") or {}).get("observedGeneration") == generation)
 
 
-def is_ready(app: dict) -> bool:
+def is_ready(app: dict[str, Any]) -> bool:
     cond = condition(app, "Ready")
-    return current(app) and bool(cond) and cond["status"] == "True" and cond.get("observedGeneration") == \
+    return current(app) and bool(cond) and bool(cond["status"] == "True") and cond.get("observedGeneration") == \
         app["metadata"].get("generation")
 
 
-def stalled_reason(app: dict) -> str | None:
+def stalled_reason(app: dict[str, Any]) -> str | None:
     """The reason, when the app is Stalled=True for its current generation with a reason."""
     cond = condition(app, "Stalled")
     if current(app) and cond and cond["status"] == "True" and cond.get("reason"):
@@ -63,7 +65,7 @@ def stalled_reason(app: dict) -> str | None:
     return None
 
 
-def verdict(app: dict | None) -> str:
+def verdict(app: dict[str, Any] | None) -> str:
     """'ready', 'stalled:<Reason>', or what is missing (for messages)."""
     if app is None:
         return "gone"

@@ -69,7 +69,8 @@ def forwarded_port(process: subprocess.Popen[str], timeout: float = 30.0) -> int
             return int(match.group(1))
         if not line and process.poll() is not None:
             break
-    raise AssertionError(f"kubectl port-forward did not start: {' '.join(map(str, process.args))}")
+    command: list[Any] = list(process.args) if isinstance(process.args, list | tuple) else [process.args]
+    raise AssertionError(f"kubectl port-forward did not start: {' '.join(map(str, command))}")
 
 
 def ready_endpoints(cluster: Cluster, namespace: str, service: str) -> list[tuple[str, int]]:

@@ -14,7 +14,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from support.judges import APPLICATION_HEALTH, ARGOCD, WASMKUBE_HEALTH
+from e2e.support.judges import APPLICATION_HEALTH, ARGOCD, WASMKUBE_HEALTH
 
 REPO = ARGOCD.parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "argocd"
