@@ -187,8 +187,14 @@ def terminate_groups(pids: list[int], timeout: float) -> None:
             _signal_group(pid, signal.SIGKILL)
         _settle(lambda: not any(alive(p) for p in leftovers), 5, 0.05)
     # They were reparented to init; give it a moment to reap them, so `ps` right after `down`
-    # shows no <defunct> entries. Best effort: a zombie holds no port, file or memory.
-    _settle(lambda: not any(Path(f"/proc/{p}").exists() for p in pids), 3, 0.05)
+    # shows no <defunct> entries. Best effort: a zombie holds no port, file or memory. Our own
+    # children are ours to reap (Popen does), so their zombies count as gone.
+    _settle(lambda: all(_reaped(p) for p in pids), 3, 0.05)
+
+
+def _reaped(pid: int) -> bool:
+    fields = _stat_fields(pid)
+    return not fields or (fields[0] == "Z" and int(fields[1]) == os.getpid())
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,7 +339,9 @@ class Supervisor:
         pids = {name: pid for name in names if (pid := self.pid(name)) is not None}
         terminate_groups(list(pids.values()), timeout)
         for name in names:
-            self.children.pop(name, None)
+            child = self.children.pop(name, None)
+            if child is not None:
+                child.poll()  # reap it
             for path in (self.pid_file(name), self.record_file(name), self._old_spec_file(name)):
                 path.unlink(missing_ok=True)
         return pids
