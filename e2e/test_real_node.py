@@ -12,6 +12,7 @@ e2e/support/realnode_fixtures.py, shared with the other files that execute Wasm.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -22,6 +23,7 @@ from e2e.node import workloads as wl
 from e2e.registry import artifacts
 from e2e.registry.pusher import Pusher
 from e2e.support import REGISTRY, Cluster
+from e2e.support.waiting import TimedOut, wait_for
 
 
 def _create(cluster: Cluster, namespace: str, pod: dict[str, object]) -> float:
@@ -33,13 +35,16 @@ def _create(cluster: Cluster, namespace: str, pod: dict[str, object]) -> float:
 
 def _logs(cluster: Cluster, namespace: str, name: str, expect: str, timeout: float = 30) -> str:
     """`kubectl logs` (apiserver -> kubelet on 127.0.0.1:10250) once it shows `expect`."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def showing() -> subprocess.CompletedProcess[str] | None:
         result = cluster.kubectl("logs", "-n", namespace, name, check=False)
-        if expect in result.stdout or time.monotonic() > deadline:
-            assert result.returncode == 0, f"kubectl logs {name} failed: {result.stderr}"
-            return result.stdout
-        time.sleep(0.5)
+        return result if expect in result.stdout else None
+
+    try:
+        result = wait_for(showing, timeout, 0.5, f"{expect!r} in the log of {name}")
+    except TimedOut:  # hand back what the log says: the caller's assertion on it shows what is missing
+        result = cluster.kubectl("logs", "-n", namespace, name, check=False)
+    assert result.returncode == 0, f"kubectl logs {name} failed: {result.stderr}"
+    return result.stdout
 
 
 def test_wasm_pod_runs_next_to_container_pod(

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from e2e.support import state
 from e2e.support.operator import LocalDaemon, free_port
 
 MODULE = "github.com/spinkube/spin-operator"
@@ -29,7 +30,7 @@ class PeerUnavailable(RuntimeError):
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("WASMKUBE_CACHE", Path.home() / ".cache" / "wasmkube")) / "peer"
+    return state.cache_dir() / "peer"
 
 
 def _go_env() -> dict[str, str]:

@@ -121,7 +121,7 @@ ensure_packages
   log "building containerd-shim-wasmtime-v1 (cold: many minutes; wasmtime is large)";
   timed "$(basename "$shim_dir")" build_shim "$shim_dir"; }
 
-# One directory with everything, named after all the pins: realnode.py puts it first on
+# One directory with everything, named after all the pins: e2e/node/containerd.py puts it first on
 # containerd's PATH, which is how containerd finds containerd-shim-{runc-v2,wasmtime-v1}.
 bindir="$cache/bin-$CONTAINERD_VERSION-pause-$PAUSE_VERSION-$(basename "$shim_dir")"
 if [[ ! -e "$bindir/.complete" ]]; then

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import fcntl
 import functools
-import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from e2e.support import state
 
 INSTALL_TIMEOUT = 900.0  # seconds; a cold componentize-py download is about 40 MB
 
@@ -66,7 +67,7 @@ JCO = "@bytecodealliance/jco@1.35.0"  # ships lib/wasi_snapshot_preview1.command
 
 def cache_root() -> Path:
     """``$WASMKUBE_CACHE`` or ``~/.cache/wasmkube`` (the Makefile exports the same default)."""
-    return Path(os.environ.get("WASMKUBE_CACHE") or Path.home() / ".cache" / "wasmkube")
+    return state.cache_dir()
 
 
 def tools_dir() -> Path:

@@ -9,11 +9,12 @@ the compiler version. Components (WASI 0.2) come from :mod:`.components`.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+from e2e.support import state
 
 HELLO_C = """\
 #include <stdio.h>
@@ -28,8 +29,7 @@ CLANG_FLAGS = ("--target=wasm32-wasi", "--sysroot=/usr", "-O2")
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("WASMKUBE_CACHE") or str(Path.home() / ".cache" / "wasmkube")
-    return Path(base) / "testdata"
+    return state.cache_dir() / "testdata"
 
 
 def wasip1_module() -> bytes:

@@ -11,12 +11,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from .state import REPO_ROOT
+from .waiting import wait_for
 
 
 def free_port() -> int:
@@ -63,14 +63,13 @@ class LocalDaemon:
             return False
 
     def wait_healthy(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def exited_or_healthy() -> bool:
             if self._process is not None and self._process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self._process.returncode}; log: {self.log_tail()}")
-            if self.healthy():
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} not healthy after {timeout}s; log: {self.log_tail()}")
+            return self.healthy()
+
+        wait_for(exited_or_healthy, timeout, 0.2, f"{self.name} to be healthy",
+                 error=lambda _: RuntimeError(f"{self.name} not healthy after {timeout}s; log: {self.log_tail()}"))
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """Graceful stop (SIGTERM), as Kubernetes does; SIGKILL only if it hangs."""

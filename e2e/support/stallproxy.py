@@ -4,8 +4,9 @@ One operator replica talks to the API server through it (its own kubeconfig), th
 directly. `stall()` SIGSTOPs the forwarder: every connection through it stays open but carries
 nothing, the way a half-open connection behaves, while the other replicas are unaffected.
 
-Run as a script it is the forwarder itself: `python -P stallproxy.py LISTEN_PORT TARGET_PORT` (-P: this
-directory holds a module named `operator`, which must not shadow the standard library's).
+Run as a module it is the forwarder itself: `python -m e2e.support.stallproxy LISTEN_PORT TARGET_PORT`
+from the repository root (as a module, not a script: this directory holds a module named
+`operator`, which must not shadow the standard library's).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
+
+from .state import REPO_ROOT
+from .waiting import wait_for
 
 
 class StallableProxy:
@@ -32,15 +35,14 @@ class StallableProxy:
         self.stalled = False
 
     def start(self) -> None:
-        self._process = subprocess.Popen([sys.executable, "-P", __file__, str(self.port), str(self.target_port)],
-                                         start_new_session=True)
-        deadline = time.monotonic() + 10
-        while True:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            assert time.monotonic() < deadline, "the proxy did not start listening"
-            time.sleep(0.05)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "e2e.support.stallproxy", str(self.port), str(self.target_port)],
+            cwd=REPO_ROOT, start_new_session=True)
+        wait_for(self._listening, 10, 0.05, "the proxy to start listening")
+
+    def _listening(self) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
 
     def kubeconfig(self, original: Path, path: Path) -> Path:
         """A copy of `original` whose server is this proxy (TLS passes through unchanged)."""

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from e2e.support import state
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "wasmkube"
 BUILD_BINARIES = REPO / "e2e" / "cluster" / "build-binaries.sh"
@@ -41,7 +43,7 @@ def _pinned_bin_dir() -> Path:
         key, sep, value = line.partition("=")
         if sep and not key.startswith("#"):
             pins[key.strip()] = value.strip()
-    cache_dir = Path(os.environ.get("WASMKUBE_CACHE", Path.home() / ".cache" / "wasmkube"))
+    cache_dir = state.cache_dir()
     name = "k8s-{KUBERNETES_VERSION}-etcd-{ETCD_VERSION}-kwok-{KWOK_VERSION}-helm-{HELM_VERSION}".format(**pins)
     return cache_dir / "bin" / name
 
