@@ -34,8 +34,8 @@ else
   fi
 fi
 
-KUBECONFIG="$PWD/.wasmkube/kubeconfig"
-[[ -n "${WASMKUBE_STATE:-}" ]] && KUBECONFIG="$(dirname "$(realpath -m "$WASMKUBE_STATE")")/kubeconfig"
+# The kubeconfig `up` wrote: e2e/support/state.py says where (it follows WASMKUBE_STATE).
+KUBECONFIG="$("$PY" -c 'from e2e.support import state; print(state.kubeconfig())')"
 export KUBECONFIG
 
 "$PY" -m pytest -v e2e "$@"

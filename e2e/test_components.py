@@ -30,6 +30,7 @@ from e2e.registry.fixtures import ResolverFactory
 from e2e.registry.pusher import Pusher
 from e2e.registry.server import RegistryServer
 from e2e.registry.toolchain import ToolUnavailable
+from e2e.support.waiting import wait_for
 from wasmkube.api.artifact import ArtifactKind, ArtifactLayout
 
 # Fixtures live in e2e/registry/fixtures.py; binding them here is how pytest finds them.
@@ -193,14 +194,16 @@ def native_greeter(env: dict[str, str]) -> Iterator[str]:
         process = subprocess.Popen([str(binary)], env={**env, "PORT": str(port), "BIND_ADDR": "127.0.0.1"},
                                    stdout=subprocess.DEVNULL)
         try:
-            deadline = time.monotonic() + 10
-            while True:
+            def listening() -> bool:
                 try:
                     socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
                 except OSError:
-                    assert process.poll() is None and time.monotonic() < deadline, "native greeter did not start"
-                    time.sleep(0.05)
+                    assert process.poll() is None, "native greeter did not start"
+                    return False
+                return True
+
+            wait_for(listening, 10, 0.05, "the native greeter to listen",
+                     error=lambda _: AssertionError("native greeter did not start"))
             yield f"http://127.0.0.1:{port}"
         finally:
             process.terminate()

@@ -20,6 +20,7 @@ from typing import Any
 from e2e.registry import artifacts, wasm
 from e2e.registry.artifacts import CREATED, OCI_CONFIG, WASM_CONFIG, WASM_LAYER, push_image
 from e2e.registry.pusher import Blob, Pusher, canonical_json
+from e2e.support.waiting import wait_for
 
 from .layout import NODE_NAME, REAL_NODE_SELECTOR, REAL_NODE_TOLERATION, RUNTIME_HANDLER
 
@@ -178,31 +179,44 @@ def wait_running(kubectl: Any, namespace: str, name: str, started: float, timeou
     Fails early with the pod's events when a container is stuck waiting (ErrImagePull,
     CreateContainerError, CrashLoopBackOff): those never recover in a test run.
     """
-    deadline = started + timeout
-    while True:
+    def failure(reason: str) -> AssertionError:
+        events = kubectl("get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}",
+                         check=False).stdout
+        return AssertionError(f"pod {name} not Running ({reason}) on {NODE_NAME}; events:\n{events}")
+
+    def running() -> float | None:
         pod = json.loads(kubectl("get", "pod", name, "-n", namespace, "-o", "json").stdout)
         if pod.get("status", {}).get("phase") == "Running":
-            return time.monotonic() - started
+            return max(time.monotonic() - started, 1e-9)  # truthy even for an instant start
         stuck = _stuck_reason(pod)
-        if stuck or time.monotonic() > deadline:
-            events = kubectl("get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}",
-                             check=False).stdout
-            raise AssertionError(f"pod {name} not Running ({stuck or 'timeout'}) on {NODE_NAME}; events:\n{events}")
-        time.sleep(0.2)
+        if stuck:
+            raise failure(stuck)
+        return None
+
+    return wait_for(running, max(0.0, started + timeout - time.monotonic()), 0.2, f"pod {name} Running",
+                    error=lambda _: failure("timeout"))
 
 
 def wait_phase(kubectl: Any, namespace: str, name: str, phases: set[str], timeout: float = 180) -> dict[str, Any]:
     """The pod once its phase is one of `phases` (e.g. Succeeded/Failed for run-to-completion)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    last: dict[str, Any] = {}
+
+    def failure(reason: str) -> AssertionError:
+        return AssertionError(f"pod {name} never reached {sorted(phases)}: {reason}; "
+                              f"status: {json.dumps(last.get('status'))[:2000]}")
+
+    def in_phase() -> dict[str, Any] | None:
         pod: dict[str, Any] = json.loads(kubectl("get", "pod", name, "-n", namespace, "-o", "json").stdout)
+        last.clear()
+        last.update(pod)
         if pod.get("status", {}).get("phase") in phases:
             return pod
         stuck = _stuck_reason(pod)
-        if stuck or time.monotonic() > deadline:
-            raise AssertionError(f"pod {name} never reached {sorted(phases)}: {stuck or 'timeout'}; "
-                                 f"status: {json.dumps(pod.get('status'))[:2000]}")
-        time.sleep(0.2)
+        if stuck:
+            raise failure(stuck)
+        return None
+
+    return wait_for(in_phase, timeout, 0.2, f"pod {name} in {sorted(phases)}", error=lambda _: failure("timeout"))
 
 
 def _stuck_reason(pod: dict[str, Any]) -> str | None:

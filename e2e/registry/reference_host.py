@@ -11,10 +11,11 @@ from __future__ import annotations
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+
+from e2e.support.waiting import wait_for
 
 from . import toolchain
 
@@ -63,19 +64,19 @@ def serve(component: bytes, env: Mapping[str, str] | None = None, timeout: float
                  "-S", "cli", *_env_flags(env or {}), str(path)],
                 stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + timeout
-            while True:
+            def listening() -> bool:
                 if process.poll() is not None:
                     raise HostFailed(f"wasmtime serve exited with {process.returncode}:\n"
                                      f"{log_path.read_text()[-4000:]}")
                 try:
                     socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
                 except OSError:
-                    if time.monotonic() > deadline:
-                        raise HostFailed(f"wasmtime serve not listening after {timeout:.0f}s:\n"
-                                         f"{log_path.read_text()[-4000:]}") from None
-                    time.sleep(0.1)
+                    return False
+                return True
+
+            wait_for(listening, timeout, 0.1, "wasmtime serve to listen",
+                     error=lambda _: HostFailed(f"wasmtime serve not listening after {timeout:.0f}s:\n"
+                                                f"{log_path.read_text()[-4000:]}"))
             yield f"http://127.0.0.1:{port}"
         finally:
             process.terminate()

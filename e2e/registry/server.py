@@ -7,19 +7,21 @@ free port and its own storage directory; the context manager stops the process i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+
+from e2e.support.waiting import TimedOut, wait_for
 
 REGISTRY_BINARY = "docker-registry"
 START_TIMEOUT = 30.0  # generous: the CI machine may be busy compiling
@@ -119,16 +121,18 @@ class RegistryServer:
 
     def _wait_ready(self) -> None:
         """Until ``/v2/`` answers (200 plain, 401 with auth), or fail with the registry's log."""
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
+        def answers_or_exited() -> bool:
             if not self.running:
-                break
+                return True  # no use waiting; failed below
             try:
-                if requests.get(f"{self.url}/v2/", timeout=1).status_code in (200, 401):
-                    return
+                return requests.get(f"{self.url}/v2/", timeout=1).status_code in (200, 401)
             except requests.RequestException:
-                pass
-            time.sleep(0.05)
+                return False
+
+        with contextlib.suppress(TimedOut):
+            wait_for(answers_or_exited, START_TIMEOUT, 0.05, f"registry on {self.host}")
+            if self.running:
+                return
         log = self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
         self.stop()
         raise RuntimeError(f"registry on {self.host} did not become ready:\n{log}")
