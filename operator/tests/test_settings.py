@@ -18,9 +18,9 @@ import pytest
 from pydantic import BaseModel, Field
 from test_chart import Helm, helm, of_kind, render
 
-from support.activator import ActivatorProcess
-from support.chart import chart_arguments
-from support.operator import OperatorProcess
+from e2e.support.activator import ActivatorProcess
+from e2e.support.chart import chart_arguments
+from e2e.support.operator import OperatorProcess
 from wasmkube import cli
 from wasmkube.activator import command as activator_command
 from wasmkube.activator.config import ACTIVATOR_SETTINGS, ActivatorConfig
