@@ -5,11 +5,13 @@ output appended to `logs/<name>.log`), so that `down` from any later shell can f
 with whatever it spawned. What `up` started is written to `run/<name>.json`:
 
     {"format": 2, "name": ..., "pid": ..., "start_time": ..., "argv": [...],
-     "fingerprint": ..., "started_at": ...}
+     "fingerprint": ..., "spec": ..., "started_at": ...}
 
 pid plus the kernel's start time name one process for good (a reused pid has another start
 time); the fingerprint is a digest of everything the daemon was started with (arguments, config
-files, certificates), so `up` can tell a current daemon from an outdated one. `run/<name>.pid`
+file digests, certificates: the spec text beside it), so `up` can tell a current daemon from an
+outdated one. "spec" is also what the cluster script of older checkouts compares, so switching
+a checkout back and forth does not restart the cluster. `run/<name>.pid`
 holds the bare pid, for people and tools (`kill $(cat run/etcd.pid)`).
 
 Older checkouts wrote two other layouts, and a cluster or node they started must still be
@@ -325,7 +327,7 @@ class Supervisor:
         record = {
             "format": RECORD_FORMAT, "name": daemon.name, "pid": proc.pid,
             "start_time": fields[19] if fields else "", "argv": daemon.argv,
-            "fingerprint": daemon.fingerprint(),
+            "fingerprint": daemon.fingerprint(), "spec": daemon.spec(),
             "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         }
         self.record_file(daemon.name).write_text(json.dumps(record))

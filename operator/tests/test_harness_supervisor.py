@@ -108,6 +108,7 @@ def test_start_records_format_2_and_stop_forgets_it(state: Path) -> None:
     assert record["pid"] == proc.pid and record["argv"] == daemon.argv
     assert record["start_time"] == start_time(proc.pid)
     assert record["fingerprint"] == daemon.fingerprint()
+    assert record["spec"] == daemon.spec()  # what older checkouts' localcluster.py compares
     assert sup.pid_file("sleeper").read_text() == f"{proc.pid}\n"
     assert sup.pid("sleeper") == proc.pid
     assert sup.current(daemon)
