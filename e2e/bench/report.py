@@ -109,7 +109,9 @@ def start_table(rows: Sequence[Row]) -> str | None:
     body = []
     for key, res in (row.get("kinds") or {}).items():
         k = res.get("kubelet_mean_ms") or {}
-        sandbox = next((v for name, v in k.items() if name.startswith("run_podsandbox{")), None)
+        # The CRI operation's own histogram: kubelet_run_podsandbox_duration_seconds{runtime_handler}
+        # reads 0 on this kubelet for every sandbox, so it is no measure of the sandbox.
+        sandbox = k.get("op{run_podsandbox}_ms")
         body.append([key, _fmt(res["create_to_ready"]["p50_ms"]), _fmt(res["create_to_first_response"]["p50_ms"]),
                      _fmt(res["create_to_first_response"]["max_ms"]), _fmt(k.get("pod_start_sli_ms")),
                      _fmt(k.get("pod_start_ms")), _fmt(sandbox), _fmt(k.get("op{pull_image}_ms")),
@@ -146,7 +148,7 @@ def wake_table(rows: Sequence[Row]) -> str | None:
     wake, steady = _one(rows, "m"), _one(rows, "n")
     parts = []
     if wake is not None:
-        phases = ("activator", "scale_up", "scheduling", "sandbox", "shim_start", "readiness")
+        phases = ("activator", "scale_up", "scheduling", "sandbox", "shim_start", "pod_status", "forward")
         body = []
         for key, res in (wake.get("kinds") or {}).items():
             p50 = res.get("phases_p50_ms") or {}
@@ -154,7 +156,8 @@ def wake_table(rows: Sequence[Row]) -> str | None:
                          _fmt(res["wake"]["p99_ms"]), *(_fmt(p50.get(p)) for p in phases),
                          _fmt((res.get("pod_ready") or {}).get("p50_ms"))])
         parts.append(_table(["app (wake from zero)", "200s", "p50 ms", "p99 ms", "activator", "scale-up",
-                             "scheduling", "sandbox", "shim start", "readiness", "pod Ready p50 ms"], body))
+                             "scheduling", "sandbox", "shim start", "pod status", "forward", "pod Ready p50 ms"],
+                            body))
     if steady is not None:
         body = [[label, _fmt(res.get("requests_per_second")),
                  _fmt((res.get("vs_bare") or {}).get("requests_per_second"), 2),

@@ -15,8 +15,10 @@ Each wake is broken down from what this process sees, on one clock:
   scheduling  -> the pod is bound to the node
   sandbox     the kubelet's own run_podsandbox time for the pod (its /metrics histogram delta)
   shim start  the kubelet's pull_image (if any) + create_container + start_container times
-  readiness   the rest, to the answer: the kubelet seeing the container run (PLEG), the pod IP
-              in status and the EndpointSlice, the activator's own probe, and forwarding
+  pod status  -> the pod's IP and running state in its status: the kubelet notices the started
+              container at its next runtime relist (PLEG, once a second) and writes the status
+  forward     -> the answer: the EndpointSlice lists the (not yet Ready) pod, the activator's own
+              probe finds it serving, the held request is forwarded and answered
 The pod's Ready (kubelet probe, as a watch sees it) is recorded beside it.
 
 Row n, steady state. The chosen design keeps the activator out of the path of an awake app: its
@@ -65,7 +67,7 @@ from .watch import FirstSeen
 
 KINDS = ("wasm-c", "wasm-python")
 WAKE_TIMEOUT_SECONDS = 120
-PHASES = ("activator", "scale_up", "scheduling", "sandbox", "shim_start", "readiness")
+PHASES = ("activator", "scale_up", "scheduling", "sandbox", "shim_start", "pod_status", "forward")
 
 
 class PodTimeline(FirstSeen):
@@ -252,8 +254,9 @@ class WakeBench:
             "sandbox": sandbox,
             "shim_start": round(shim, 1) if kubelet else None,
         }
-        if marks.get("bound") is not None and sandbox is not None:
-            phases["readiness"] = round(1000 * (answered - marks["bound"]) - sandbox - shim, 1)
+        if marks.get("bound") is not None and marks.get("ip") is not None and sandbox is not None:
+            phases["pod_status"] = round(1000 * (marks["ip"] - marks["bound"]) - sandbox - shim, 1)
+        phases["forward"] = _ms(answered, marks.get("ip"))
         result["phases_ms"] = phases
         result["seen_ms"] = {k: _ms(v, sent) for k, v in marks.items()}
         return result
