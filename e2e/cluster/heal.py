@@ -9,7 +9,6 @@ unavailable for good, so `up` deletes them and their ReplicaSets create fresh on
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -25,42 +24,35 @@ def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return None
 
 
-def _time(stamp: Any) -> datetime.datetime | None:
-    try:
-        return datetime.datetime.fromisoformat(str(stamp))
-    except ValueError:
-        return None
-
-
 def pods_left_not_ready(nodes: list[dict[str, Any]], pods: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(namespace, name) of the pods an outage of KWOK left not Ready.
 
-    Exactly those that are on a KWOK node that is Ready now, Running, Ready=False since no later
-    than the node turned Ready (marked while the node was away, not since), owned by a controller
-    that will replace them, and not already being deleted. KWOK itself never makes a Running pod
-    not Ready, so no pod that a test made or is waiting for fits.
+    Exactly those on a KWOK node that is Ready now, Running, owned by a controller that will
+    replace them, not being deleted, and Ready=False while ContainersReady is still True. That
+    last pair is the node-lifecycle controller's mark: when a node goes Unknown it flips only the
+    pods' Ready condition. A pod a test made fail has its containers not ready too, and KWOK
+    itself never makes a Running pod not Ready. (The node's own Ready transition time cannot
+    tell "marked during the outage" from "marked since": KWOK writes the time the node first
+    turned Ready back on every renewal.)
     """
-    recovered: dict[str, datetime.datetime] = {}
+    ready_kwok_nodes = set()
     for node in nodes:
         meta = node.get("metadata") or {}
         if (meta.get("annotations") or {}).get(KWOK_ANNOTATION[0]) != KWOK_ANNOTATION[1]:
             continue
         ready = _condition(node, "Ready")
-        since = _time(ready.get("lastTransitionTime")) if ready and ready.get("status") == "True" else None
-        if since is not None:
-            recovered[str(meta.get("name"))] = since
+        if ready and ready.get("status") == "True":
+            ready_kwok_nodes.add(str(meta.get("name")))
     found = []
     for pod in pods:
         meta = pod.get("metadata") or {}
-        node_ready_since = recovered.get(str((pod.get("spec") or {}).get("nodeName")))
-        ready = _condition(pod, "Ready")
-        if (node_ready_since is None or meta.get("deletionTimestamp")
-                or (pod.get("status") or {}).get("phase") != "Running"
-                or not any(ref.get("controller") for ref in meta.get("ownerReferences") or [])
-                or ready is None or ready.get("status") != "False"):
-            continue
-        marked = _time(ready.get("lastTransitionTime"))
-        if marked is not None and marked <= node_ready_since:
+        ready = _condition(pod, "Ready") or {}
+        containers = _condition(pod, "ContainersReady") or {}
+        if (str((pod.get("spec") or {}).get("nodeName")) in ready_kwok_nodes
+                and not meta.get("deletionTimestamp")
+                and (pod.get("status") or {}).get("phase") == "Running"
+                and any(ref.get("controller") for ref in meta.get("ownerReferences") or [])
+                and ready.get("status") == "False" and containers.get("status") == "True"):
             found.append((str(meta.get("namespace")), str(meta.get("name"))))
     return found
 

@@ -10,24 +10,27 @@ from typing import Any
 
 from e2e.cluster.heal import pods_left_not_ready
 
+FIRST_READY = "2026-01-01T09:00:00Z"  # KWOK keeps writing the node's first Ready time, even after an outage
 OUTAGE = "2026-01-01T10:00:00Z"  # node-lifecycle controller marked the pods not Ready
-BACK = "2026-01-01T10:01:00Z"  # KWOK renewed the leases again; the node turned Ready
+BACK = "2026-01-01T10:01:00Z"
 
 
-def node(name: str = "wasm-node-1", ready: str = "True", since: str = BACK, kwok: bool = True) -> dict[str, Any]:
+def node(name: str = "wasm-node-1", ready: str = "True", since: str = FIRST_READY, kwok: bool = True) -> dict[str, Any]:
     annotations = {"kwok.x-k8s.io/node": "fake"} if kwok else {}
     return {"metadata": {"name": name, "annotations": annotations},
             "status": {"conditions": [{"type": "Ready", "status": ready, "lastTransitionTime": since}]}}
 
 
 def pod(name: str = "web-1", *, node_name: str = "wasm-node-1", phase: str = "Running", ready: str | None = "False",
-        since: str = OUTAGE, owned: bool = True, deleting: bool = False) -> dict[str, Any]:
+        since: str = OUTAGE, owned: bool = True, deleting: bool = False,
+        containers_ready: str = "True") -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": "apps"}
     if owned:
         meta["ownerReferences"] = [{"kind": "ReplicaSet", "name": "web-abc", "controller": True}]
     if deleting:
         meta["deletionTimestamp"] = BACK
-    conditions = [] if ready is None else [{"type": "Ready", "status": ready, "lastTransitionTime": since}]
+    conditions = [] if ready is None else [{"type": "Ready", "status": ready, "lastTransitionTime": since},
+                                           {"type": "ContainersReady", "status": containers_ready}]
     return {"metadata": meta, "spec": {"nodeName": node_name}, "status": {"phase": phase, "conditions": conditions}}
 
 
@@ -35,8 +38,10 @@ def test_a_pod_marked_not_ready_during_the_outage_is_replaced() -> None:
     assert pods_left_not_ready([node()], [pod()]) == [("apps", "web-1")]
 
 
-def test_marked_in_the_same_second_the_node_came_back_counts() -> None:
-    assert pods_left_not_ready([node(since=OUTAGE)], [pod(since=OUTAGE)]) == [("apps", "web-1")]
+def test_the_nodes_transition_time_does_not_matter() -> None:
+    """KWOK writes the node's first Ready time back after the outage: earlier than the marks."""
+    assert pods_left_not_ready([node(since=BACK)], [pod()]) == [("apps", "web-1")]
+    assert pods_left_not_ready([node(since=FIRST_READY)], [pod()]) == [("apps", "web-1")]
 
 
 def test_pods_that_are_fine_or_in_flight_are_left_alone() -> None:
@@ -46,7 +51,7 @@ def test_pods_that_are_fine_or_in_flight_are_left_alone() -> None:
         pod("no-ready-condition", ready=None),
         pod("bare", owned=False),  # nothing would recreate it
         pod("going", deleting=True),
-        pod("not-ready-since-after", since="2026-01-01T10:05:00Z"),  # not the outage's doing
+        pod("failing", containers_ready="False"),  # its containers failed: not the outage's doing
         pod("elsewhere", node_name="real-node-1"),  # a real kubelet judges its own pods
     ]
     nodes = [node(), node("real-node-1", kwok=False)]
