@@ -17,6 +17,9 @@ from pathlib import Path
 import yaml
 
 from e2e import demo_real_node
+from e2e.cluster.api import ApiClient
+from e2e.cluster.heal import replace_pods_left_not_ready
+from e2e.cluster.paths import Paths
 from e2e.support import REGISTRY, Cluster, binary, state, wait_for
 from e2e.support.activator import BRIDGE_GATEWAY, ActivatorProcess
 from e2e.support.chart import Release, service_account_kubeconfig
@@ -121,7 +124,15 @@ def wait_ready(cluster: Cluster, apps: set[tuple[str, str]]) -> None:
                         for c in (a.get("status") or {}).get("conditions", []))}
         return apps - ready
 
-    wait_for(lambda: not not_ready(), timeout=120, interval=1, message="the demo's WasmApps Ready")
+    api = ApiClient(Paths.from_env().pki)
+
+    def healed_and_ready() -> bool:
+        # A pause of the host while the demo waits (a laptop's sleep) leaves KWOK pods marked not
+        # Ready for good; replace those as `make cluster` would, so the wait can still succeed.
+        replace_pods_left_not_ready(api)
+        return not not_ready()
+
+    wait_for(healed_and_ready, timeout=120, interval=1, message="the demo's WasmApps Ready")
 
 
 def up() -> None:

@@ -9,6 +9,7 @@ one leaves the cluster healthy again even when it fails (the `heals_afterwards` 
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -28,6 +29,8 @@ pytestmark = pytest.mark.breaks_cluster
 
 UP_TIMEOUT = 240.0
 KWOK_NODE = "wasm-node-1"
+# Longer than the node-monitor grace period (40 s), so the controller-manager acts on resume.
+PAUSE_SECONDS = 60.0
 
 
 def run_up() -> subprocess.CompletedProcess[str]:
@@ -126,4 +129,24 @@ def test_up_heals_kwok_pods_after_the_node_leases_expired(cluster: Cluster, name
     assert "that a KWOK outage left not Ready" in result.stderr, result.stderr
     wait_for(lambda: _available(cluster, namespace, "steady", 2), 60, 1,
              "deployment steady Available again after `up`")
+    assert unhealthy() == []
+
+
+def test_up_heals_after_the_whole_host_was_paused(cluster: Cluster, namespace: str,
+                                                  heals_afterwards: None) -> None:
+    """What a laptop's sleep does: every component stands still past the node-monitor grace
+    period and then resumes at once. Each one's clock has jumped: the controller-manager finds
+    the node leases old and marks the KWOK pods not Ready, possibly just after KWOK renewed them.
+    One `up` afterwards (as `make cluster` or `make demo` runs it) must leave the Deployment
+    Available and every component healthy."""
+    cluster.apply(_deployment("sleeper", 2), namespace)
+    wait_for(lambda: _available(cluster, namespace, "sleeper", 2), 60, 1, "deployment sleeper Available")
+    with contextlib.ExitStack() as stack:
+        for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"):
+            stack.enter_context(frozen(name, safety_seconds=PAUSE_SECONDS + 60))
+        time.sleep(PAUSE_SECONDS)
+    result = run_up()
+    assert result.returncode == 0, result.stderr[-3000:]
+    wait_for(lambda: _available(cluster, namespace, "sleeper", 2), 60, 1,
+             f"deployment sleeper Available again after the pause and one `up`:\n{result.stderr[-2000:]}")
     assert unhealthy() == []

@@ -30,11 +30,21 @@ from .errors import ClusterError, log
 from .heal import replace_pods_left_not_ready
 from .health import probes
 from .layout import COMPONENTS, HOST, PORTS, REGISTRY_PORT, SPIN_LABEL, WASMTIME_LABEL
-from .nodes import apply_nodes, default_namespace_exists, node_leases_fresh, nodes_ready, release_node_leases
+from .nodes import (
+    apply_nodes,
+    default_namespace_exists,
+    kwok_heartbeats_missed,
+    node_leases_fresh,
+    nodes_ready,
+    release_node_leases,
+)
 from .paths import Paths
 from .pki import ensure_pki, kubeconfig_for, pki_fingerprint
 
 POLL_INTERVAL = 0.2
+# Two of the controller-manager's node-monitor periods (--node-monitor-period=2s): long enough
+# for it to act on nodes that came back, so `up` sees the pods it marked.
+SETTLE_SECONDS = 4.0
 # How long a component that was running before this `up` may fail its health check before it is
 # restarted: long enough for one that is merely slow after the host woke up (KWOK renews its
 # leases every 10 s), short enough that `make cluster` does not seem to hang.
@@ -85,8 +95,9 @@ class Cluster:
         api = ApiClient(self.paths.pki)
         self.paths.external_marker.unlink(missing_ok=True)
 
+        missed = kwok_heartbeats_missed(api)
         if self._all_current(components) and nodes_ready(api) and node_leases_fresh(api):
-            replace_pods_left_not_ready(api)
+            self._settle_kwok_pods(api, missed)
             self._write_admin_kubeconfig()
             log(f"already up ({time.monotonic() - started:.1f}s)")
             return
@@ -110,9 +121,21 @@ class Cluster:
             "default namespace": lambda: wait_until(
                 lambda: default_namespace_exists(api), 30, "the default namespace"),
         }, started)
-        replace_pods_left_not_ready(api)
+        self._settle_kwok_pods(api, missed)
         self._write_admin_kubeconfig()
         log(f"cluster up in {time.monotonic() - started:.1f}s; KUBECONFIG={self.paths.kubeconfig}")
+
+    def _settle_kwok_pods(self, api: ApiClient, missed_heartbeats: bool) -> None:
+        """Replace the KWOK pods an outage left not Ready. After missed heartbeats (a paused host)
+        the node-lifecycle controller may mark pods only after this `up` found everything
+        healthy, so then wait for fresh heartbeats and the controller's next monitor passes first."""
+        if missed_heartbeats:
+            log("the KWOK nodes missed their heartbeats (host paused or KWOK stopped): letting the "
+                "node-lifecycle controller catch up before replacing pods it marked")
+            wait_until(lambda: not kwok_heartbeats_missed(api) and nodes_ready(api), 90,
+                       "the KWOK nodes' heartbeats to resume")
+            time.sleep(SETTLE_SECONDS)
+        replace_pods_left_not_ready(api)
 
     def _all_current(self, components: dict[str, Daemon]) -> bool:
         """Fast path: every process alive, started with today's arguments, and healthy."""

@@ -89,3 +89,23 @@ def nodes_ready(api: ApiClient) -> bool:
 
 def default_namespace_exists(api: ApiClient) -> bool:
     return api.request("GET", "/api/v1/namespaces/default")[0] == 200
+
+
+def kwok_heartbeats_missed(api: ApiClient) -> bool:
+    """Whether a KWOK node's last status heartbeat is older than its lease: the host slept or KWOK
+    stood still. The node-lifecycle controller then marks those nodes' pods not Ready within
+    its monitor period of seeing it, which may be just after KWOK's first renewal."""
+    status, body = api.request("GET", "/api/v1/nodes")
+    if status != 200:
+        return False
+    now = datetime.datetime.now(datetime.UTC)
+    for node in body.get("items", []):
+        if node["metadata"]["name"] not in NODES:
+            continue
+        for condition in node.get("status", {}).get("conditions", []):
+            beat = condition.get("lastHeartbeatTime")
+            if (condition.get("type") == "Ready" and beat
+                    and (now - datetime.datetime.fromisoformat(beat)).total_seconds() > NODE_LEASE_SECONDS):
+                return True
+    return False
+
