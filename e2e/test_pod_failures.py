@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -25,8 +26,9 @@ from e2e.node import workloads as wl
 from e2e.registry import components, wasm
 from e2e.registry.artifacts import CREATED, WASM_CONFIG, WASM_LAYER, push_image
 from e2e.registry.pusher import Blob, Pusher, canonical_json
-from e2e.support import REGISTRY, Cluster
-from e2e.support.apps import condition, wait_condition, wasmapp
+from e2e.support import REGISTRY, Cluster, wait_for
+from e2e.support.apps import condition, get, wait_condition, wasmapp
+from e2e.support.waiting import TimedOut
 
 # A module that dies at start the way a misconfigured app does: one line on stderr, exit code 3.
 CRASHER_C = """\
@@ -58,6 +60,9 @@ def _compile(source: str, name: str) -> bytes:
     return cached.read_bytes()
 
 
+CRASH_REASONS = {"CrashLoopBackOff", "ContainerCrashed"}
+
+
 def _push_module(pusher: Pusher, repository: str, module: bytes) -> tuple[str, Blob]:
     layer = Blob(WASM_LAYER, module, {"org.opencontainers.image.title": "app.wasm"})
     config = {"created": CREATED, "architecture": "wasm", "os": "wasip1", "layerDigests": [layer.digest]}
@@ -75,11 +80,24 @@ def test_crash_at_start_stalls_the_app_with_the_modules_last_words(
 ) -> None:
     image, _ = _push_module(pusher, "realnode/crasher", _compile(CRASHER_C, "crasher"))
     cluster.apply(wasmapp("crasher", image, **_on_real_node()), namespace)
-    app = wait_condition(cluster, "wasmapp", "crasher", namespace, "Stalled", timeout=180)
+    # Waiting for the crash's own reason: a real node that has just registered may still be
+    # settling (its first Ready flips) when the app arrives, and the operator rightly says
+    # NoEligibleNodes for that moment before the pods run and crash.
+    seen: dict[str, Any] = {}
+
+    def crashed() -> bool:
+        seen["app"] = get(cluster, "wasmapp", "crasher", namespace)
+        stalled = condition(seen["app"], "Stalled") or {}
+        return stalled.get("status") == "True" and stalled.get("reason") in CRASH_REASONS
+
+    try:
+        wait_for(crashed, 180, 0.3, f"wasmapp crasher Stalled with a reason in {sorted(CRASH_REASONS)}")
+    except TimedOut as exc:
+        raise AssertionError(f"{exc}; last status: {(seen.get('app') or {}).get('status')}") from None
+    app = seen["app"]
     stalled = condition(app, "Stalled")
     assert stalled is not None
     print(f"\nStalled: {stalled['reason']}: {stalled['message']}")
-    assert stalled["reason"] in {"CrashLoopBackOff", "ContainerCrashed"}, stalled
     assert CRASH_LINE in stalled["message"], stalled["message"]
     assert "exit code 3" in stalled["message"], stalled["message"]
     assert "replicas available" not in stalled["message"]
