@@ -16,7 +16,6 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -26,9 +25,8 @@ from e2e.node import workloads as wl
 from e2e.registry import components, wasm
 from e2e.registry.artifacts import CREATED, WASM_CONFIG, WASM_LAYER, push_image
 from e2e.registry.pusher import Blob, Pusher, canonical_json
-from e2e.support import REGISTRY, Cluster, wait_for
-from e2e.support.apps import condition, get, wait_condition, wasmapp
-from e2e.support.waiting import TimedOut
+from e2e.support import REGISTRY, Cluster
+from e2e.support.apps import condition, wait_condition, wasmapp
 
 # A module that dies at start the way a misconfigured app does: one line on stderr, exit code 3.
 CRASHER_C = """\
@@ -83,18 +81,7 @@ def test_crash_at_start_stalls_the_app_with_the_modules_last_words(
     # Waiting for the crash's own reason: a real node that has just registered may still be
     # settling (its first Ready flips) when the app arrives, and the operator rightly says
     # NoEligibleNodes for that moment before the pods run and crash.
-    seen: dict[str, Any] = {}
-
-    def crashed() -> bool:
-        seen["app"] = get(cluster, "wasmapp", "crasher", namespace)
-        stalled = condition(seen["app"], "Stalled") or {}
-        return stalled.get("status") == "True" and stalled.get("reason") in CRASH_REASONS
-
-    try:
-        wait_for(crashed, 180, 0.3, f"wasmapp crasher Stalled with a reason in {sorted(CRASH_REASONS)}")
-    except TimedOut as exc:
-        raise AssertionError(f"{exc}; last status: {(seen.get('app') or {}).get('status')}") from None
-    app = seen["app"]
+    app = wait_condition(cluster, "wasmapp", "crasher", namespace, "Stalled", reason=CRASH_REASONS, timeout=180)
     stalled = condition(app, "Stalled")
     assert stalled is not None
     print(f"\nStalled: {stalled['reason']}: {stalled['message']}")

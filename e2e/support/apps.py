@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 from .cluster import Cluster
@@ -38,15 +39,17 @@ def condition(obj: dict[str, Any] | None, kind: str) -> Any:
 
 
 def wait_condition(cluster: Cluster, kind: str, name: str, namespace: str | None, cond_type: str,
-                   status: str = "True", reason: str | None = None, timeout: float = 60.0) -> dict[str, Any]:
-    """Wait until a condition has this status (and reason); returns the whole object."""
+                   status: str = "True", reason: str | Collection[str] | None = None,
+                   timeout: float = 60.0) -> dict[str, Any]:
+    """Wait until a condition has this status (and reason, or one of several); returns the whole object."""
     seen: dict[str, Any] = {}
+    reasons = None if reason is None else {reason} if isinstance(reason, str) else set(reason)
 
     def check() -> bool:
         obj = get(cluster, kind, name, namespace)
         cond = condition(obj, cond_type)
         seen["obj"] = obj
-        return bool(cond and cond.get("status") == status and (reason is None or cond.get("reason") == reason))
+        return bool(cond and cond.get("status") == status and (reasons is None or cond.get("reason") in reasons))
 
     try:
         wait_for(check, timeout=timeout, interval=0.3, message=f"{kind} {namespace}/{name} {cond_type}={status}")
