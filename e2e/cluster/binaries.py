@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import subprocess
 from pathlib import Path
+
+from e2e.support.scripts import printed_path
 
 from .errors import ClusterError
 
@@ -32,11 +33,8 @@ def build_binaries() -> Path:
     A warm run only stats files, so calling it on every `up` keeps one source of truth for the
     cache layout instead of re-deriving the pinned directory name here.
     """
-    result = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
-    lines = result.stdout.strip().splitlines()
-    if result.returncode != 0 or not lines:
-        raise ClusterError(f"{BUILD_SCRIPT} failed (exit {result.returncode}); see its output above")
-    return Path(lines[-1])
+    return printed_path(BUILD_SCRIPT, lambda code, _: ClusterError(
+        f"{BUILD_SCRIPT} failed (exit {code}); see its output above"))
 
 
 def locate_binaries() -> Binaries:

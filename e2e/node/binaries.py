@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from e2e.cluster.binaries import build_binaries
+from e2e.support.scripts import printed_path
 
 from .errors import NodeError
 
@@ -48,15 +49,6 @@ class NodeBinaries:
         return self.bindir / "pause.tar"
 
 
-def _last_stdout_line(script: Path) -> Path:
-    """Run a build script (its progress goes to our stderr) and return the dir it prints last."""
-    result = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True, check=False)
-    lines = result.stdout.strip().splitlines()
-    if result.returncode != 0 or not lines:
-        raise NodeError(f"{script} failed (exit {result.returncode}); see its output above")
-    return Path(lines[-1])
-
-
 def binaries_cached() -> bool:
     """True when containerd, the pause image and the shim are all built (no build is started)."""
     return subprocess.run(["bash", str(BUILD_SCRIPT), "--cached"], check=False).returncode == 0
@@ -64,7 +56,8 @@ def binaries_cached() -> bool:
 
 def locate_binaries() -> NodeBinaries:
     """Build whatever is missing (minutes, once) and return absolute paths."""
-    bindir = _last_stdout_line(BUILD_SCRIPT)
+    bindir = printed_path(BUILD_SCRIPT, lambda code, _: NodeError(
+        f"{BUILD_SCRIPT} failed (exit {code}); see its output above"))
     kubelet = build_binaries() / "kubelet"
     runc = shutil.which("runc", path="/usr/sbin:/usr/bin:/sbin:/bin")
     if runc is None:

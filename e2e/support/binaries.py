@@ -7,6 +7,7 @@ import functools
 import subprocess
 from pathlib import Path
 
+from .scripts import printed_path
 from .state import REPO_ROOT
 
 BUILD_SCRIPT = REPO_ROOT / "e2e" / "cluster" / "build-binaries.sh"
@@ -27,12 +28,8 @@ def bin_dir() -> Path:
     (versions.env). When the cache is warm the script only stats files; on a cold machine it
     builds everything (minutes), which is what the tests would need anyway.
     """
-    result = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, check=False)
-    lines = result.stdout.strip().splitlines()
-    if result.returncode != 0 or not lines:
-        raise BinariesUnavailable(
-            f"{BUILD_SCRIPT} failed with exit {result.returncode}:\n{result.stderr[-4000:]}")
-    return Path(lines[-1])
+    return printed_path(BUILD_SCRIPT, lambda code, stderr: BinariesUnavailable(
+        f"{BUILD_SCRIPT} failed with exit {code}:\n{stderr}"), capture_stderr=True)
 
 
 def binary(name: str) -> Path:
