@@ -4,7 +4,8 @@ BENCH_SIZES (100,1000,5000)   numbers of WasmApps, in this order. Sizes up to 10
                               larger one runs only if the largest size so far, scaled linearly,
                               predicts it fits BENCH_SIZE_BUDGET_SECONDS (1200); else its rows say so
 BENCH_IDLE_SECONDS (120)      how long N apps sit idle while the operator's writes are counted (more
-                              than BENCH_RESYNC_SECONDS, so the window holds a whole resync pass)
+                              than BENCH_RESYNC_SECONDS, so the window holds a whole resync pass), at
+                              the largest size up to 1000 and above; smaller sizes idle 20 s
 BENCH_PEER (1)                also run spin-operator (built from its Go module) on the same load
 BENCH_FLOOR (1)               also create the same Deployments directly (the floor)
 BENCH_REAL_NODE (auto)        auto/1: measure pods on the real node when e2e/node provides it; 0: skip

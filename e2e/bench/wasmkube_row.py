@@ -60,7 +60,7 @@ class Phase:
 
 
 async def measure(ctx: BenchContext, identity: Identity, n: int, replicas: int, audit_problem: str | None,
-                  profile: bool) -> list[Row]:
+                  profile: bool, idle_seconds: float) -> list[Row]:
     assert ctx.images is not None
     namespace = ctx.namespace("wasmkube", n)
     image = ctx.images.module.reference
@@ -115,8 +115,8 @@ async def measure(ctx: BenchContext, identity: Identity, n: int, replicas: int, 
         if ctx.config.operator_args:
             a.note += f"operator run with extra flags {' '.join(ctx.config.operator_args)}. "
         say(f"wasmkube N={n}: Deployments {a.get('all_deployments_seconds')}s, Ready {a.get('all_ready_seconds')}s")
-        await _idle_window(ctx, operator, audit, phase, a, namespace)
-        _fill_requests(c, n, audit, phase, identity, audit_problem, ctx.config.idle_seconds, namespace)
+        await _idle_window(ctx, operator, audit, phase, a, namespace, idle_seconds)
+        _fill_requests(c, n, audit, phase, identity, audit_problem, idle_seconds, namespace)
         _fill_registry(d, n, registry.lines_between(registry_start), image, time.monotonic() - registry_clock)
         foreign = foreign_writers(audit.lines_between(phase.audit["create"]), namespace,
                                   {identity.username, "wasmkube-admin"}) if audit_problem is None else {}
@@ -176,7 +176,7 @@ def _fill_throughput(row: Row, n: int, created: Any, deployments: FirstSeen, rea
 
 
 async def _idle_window(ctx: BenchContext, operator: OperatorRun, audit: LogTail, phase: Phase, row: Row,
-                       namespace: str) -> None:
+                       namespace: str, idle_seconds: float) -> None:
     """N apps idle: sample memory every 5 s, mark the audit log (and count Events) at both ends."""
     await asyncio.sleep(ctx.config.settle_seconds)
     phase.events["idle_start"] = await events_posted(ctx, namespace)
@@ -185,8 +185,8 @@ async def _idle_window(ctx: BenchContext, operator: OperatorRun, audit: LogTail,
     phase.audit["idle_start"] = audit.mark()
     started = time.monotonic()
     peak_rss = start_cpu.rss_bytes
-    while time.monotonic() - started < ctx.config.idle_seconds:
-        await asyncio.sleep(min(5.0, max(0.0, ctx.config.idle_seconds - (time.monotonic() - started))))
+    while time.monotonic() - started < idle_seconds:
+        await asyncio.sleep(min(5.0, max(0.0, idle_seconds - (time.monotonic() - started))))
         peak_rss = max(peak_rss, sample(operator.pid).rss_bytes)
     await asyncio.sleep(1.0)
     phase.audit["idle_end"] = audit.mark()
@@ -194,12 +194,12 @@ async def _idle_window(ctx: BenchContext, operator: OperatorRun, audit: LogTail,
     phase.metrics["idle_end"] = await operator.metrics()
     end = sample(operator.pid)
     row.metrics["idle"] = {
-        "seconds": ctx.config.idle_seconds,
+        "seconds": idle_seconds,
         "rss_mib_end": round(end.rss_bytes / 1048576, 1),
         "rss_mib_peak_sampled": round(peak_rss / 1048576, 1),
         "peak_rss_mib_process_lifetime": round(end.hwm_bytes / 1048576, 1),
         "cpu_seconds": round(end.cpu_seconds - start_cpu.cpu_seconds, 2),
-        "cpu_percent": round(100 * (end.cpu_seconds - start_cpu.cpu_seconds) / max(ctx.config.idle_seconds, 1), 2),
+        "cpu_percent": round(100 * (end.cpu_seconds - start_cpu.cpu_seconds) / max(idle_seconds, 1), 2),
         "reconciles_app": phase.metrics["idle_end"]["reconciles_app"] - phase.metrics["idle_start"]["reconciles_app"],
         "status_writes": phase.metrics["idle_end"]["status_writes"] - phase.metrics["idle_start"]["status_writes"],
     }
