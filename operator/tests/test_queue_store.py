@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -369,6 +370,56 @@ def test_cache_values_are_a_snapshot() -> None:
         cache.remove(key_of(value))
     assert sorted(seen) == ["a", "b", "c"]
     assert len(cache) == 0
+
+
+def decoded(name: str, version: str) -> dict[str, Any]:
+    """An object as a watch delivers it: freshly decoded JSON, so none of its strings is shared."""
+    return dict(
+        json.loads(
+            json.dumps(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {
+                        "name": name,
+                        "namespace": "ns",
+                        "resourceVersion": version,
+                        "labels": {"app.kubernetes.io/managed-by": "wasmkube"},
+                        "managedFields": [{"manager": "wasmkube", "fieldsV1": {"f:spec": {}}}],
+                    },
+                    "spec": {"replicas": 2, "paused": False, "minReadySeconds": None, "args": ["--port", "8080"]},
+                    "status": {"conditions": [{"type": "Available", "status": "True"}]},
+                }
+            )
+        )
+    )
+
+
+def test_cache_keeps_everything_but_managed_fields() -> None:
+    cache = ObjectCache()
+    given = decoded("a", "1")
+    cache.upsert(given)
+    expected = decoded("a", "1")
+    del expected["metadata"]["managedFields"]
+    assert cache.get(("ns", "a")) == expected
+    assert "managedFields" in given["metadata"]  # the caller's object is left as it was
+
+
+def test_cached_objects_share_their_strings() -> None:
+    # Two objects decoded separately hold equal strings as distinct objects; the cache keeps one of each.
+    first, second = decoded("a", "1"), decoded("b", "1")
+    assert first["metadata"]["namespace"] is not second["metadata"]["namespace"]
+    cache = ObjectCache()
+    cache.upsert(first)
+    cache.upsert(second)
+    a, b = cache.get(("ns", "a")), cache.get(("ns", "b"))
+    assert a is not None and b is not None
+    assert a["metadata"]["namespace"] is b["metadata"]["namespace"]
+    assert a["spec"]["args"][1] is b["spec"]["args"][1]
+    assert a["status"]["conditions"][0]["type"] is b["status"]["conditions"][0]["type"]
+    key_a = next(k for k in a["metadata"]["labels"])
+    key_b = next(k for k in b["metadata"]["labels"])
+    assert key_a is key_b
 
 
 def test_store_has_independent_caches() -> None:
