@@ -40,6 +40,15 @@ def cel_rules(*rules: JsonDict) -> JsonDict:
     return {CEL_RULES: entries}
 
 
+def list_map(*keys: str) -> JsonDict:
+    """The `json_schema_extra` of a list whose items are unique by `keys` (required fields).
+
+    The API server refuses a duplicate itself (`Duplicate value`, naming the item's index) in Go,
+    at a fraction of the cost of a CEL uniqueness rule, which is O(n²) and pays for every field
+    it reads; server-side apply then merges the list by these keys, as it does a Pod's volumes."""
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+
+
 class KubeModel(BaseModel):
     """Base for API models: camelCase on the wire, snake_case in Python.
 
@@ -150,13 +159,7 @@ class Condition(KubeModel):
     """When status last changed."""
 
 
-Conditions = Annotated[
-    list[Condition],
-    Field(
-        max_length=16,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-    ),
-]
+Conditions = Annotated[list[Condition], Field(max_length=16, json_schema_extra=list_map("type"))]
 
 
 class LocalObjectReference(KubeModel):

@@ -61,7 +61,16 @@ def _rows(schema: dict[str, Any], prefix: str, required: set[str]) -> list[str]:
 
 
 def _rules(schema: dict[str, Any]) -> list[str]:
-    return [f"- {rule['message']}" for rule in schema.get("x-kubernetes-validations") or []]
+    """The object's own rules, then its fields': a rule that reads one field sits on that field
+    (cheaper at admission, see wasmapp.py), and a list whose items are unique by a key is a
+    list-map, which the API server enforces without CEL."""
+    lines = [f"- {rule['message']}" for rule in schema.get("x-kubernetes-validations") or []]
+    for name, sub in (schema.get("properties") or {}).items():
+        lines += [f"- {rule['message']}" for rule in sub.get("x-kubernetes-validations") or []]
+        if sub.get("x-kubernetes-list-type") == "map":
+            keys = " and ".join(f"{name}[].{key}" for key in sub["x-kubernetes-list-map-keys"])
+            lines.append(f"- {keys} must be unique")
+    return lines
 
 
 def _section(spec: CrdSpec) -> str:
@@ -75,7 +84,7 @@ def _section(spec: CrdSpec) -> str:
         lines += _rows(schema, "", set(schema.get("required") or []))
         rules = _rules(schema)
         if rules:
-            lines += ["", "Checked by the API server at admission (CEL):", *rules]
+            lines += ["", "Checked by the API server at admission (CEL rules and list-map keys):", *rules]
         lines.append("")
     return "\n".join(lines)
 

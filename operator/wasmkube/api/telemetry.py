@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from wasmkube.api.common import JsonDict, KubeModel, cel, cel_rules
 
@@ -20,7 +20,6 @@ from wasmkube.api.common import JsonDict, KubeModel, cel, cel_rules
 _URL = r"^https?://([A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?(/[^\\s]*)?$"
 MAX_URL = 2048
 
-Url = Annotated[str, Field(min_length=1, max_length=MAX_URL)]
 
 
 class OtlpProtocol(StrEnum):
@@ -41,11 +40,17 @@ OTEL_ENV = {
 }
 
 
-def _url_rule(field: str) -> JsonDict:
-    return cel(
-        f"!has(self.{field}) || self.{field}.matches('{_URL}')",
-        f"otel.{field} must be an http:// or https:// URL such as http://otel-collector.observability:4318",
-        f".{field}",
+Url = Annotated[str, Field(min_length=1, max_length=MAX_URL)]
+
+
+def url_rule(field: str) -> JsonDict:
+    """The rule of one endpoint field, on the string itself: evaluated only when the field is set
+    (on the exporter, each of the four rules would read its field of every exporter)."""
+    return cel_rules(
+        cel(
+            f"self.matches('{_URL}')",
+            f"otel.{field} must be an http:// or https:// URL such as http://otel-collector.observability:4318",
+        )
     )
 
 
@@ -53,22 +58,16 @@ class OtlpExporter(KubeModel):
     """Where the module sends traces, metrics and logs (OTLP). Each field set becomes one standard
     OpenTelemetry variable; a WasmApp's own `env` entry of the same name wins."""
 
-    endpoint: Url | None = None
+    endpoint: Annotated[Url, Field(json_schema_extra=url_rule("endpoint"))] | None = None
     """Base OTLP endpoint for every signal (OTEL_EXPORTER_OTLP_ENDPOINT), e.g. http://otel-collector:4318."""
-    traces_endpoint: Url | None = None
+    traces_endpoint: Annotated[Url, Field(json_schema_extra=url_rule("tracesEndpoint"))] | None = None
     """Endpoint for traces only (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), e.g. http://collector:4318/v1/traces."""
-    metrics_endpoint: Url | None = None
+    metrics_endpoint: Annotated[Url, Field(json_schema_extra=url_rule("metricsEndpoint"))] | None = None
     """Endpoint for metrics only (OTEL_EXPORTER_OTLP_METRICS_ENDPOINT)."""
-    logs_endpoint: Url | None = None
+    logs_endpoint: Annotated[Url, Field(json_schema_extra=url_rule("logsEndpoint"))] | None = None
     """Endpoint for logs only (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT)."""
     protocol: OtlpProtocol | None = None
     """grpc, http/protobuf or http/json (OTEL_EXPORTER_OTLP_PROTOCOL); unset leaves the SDK's default."""
-
-    model_config = ConfigDict(
-        json_schema_extra=cel_rules(
-            *(_url_rule(f) for f in ("endpoint", "tracesEndpoint", "metricsEndpoint", "logsEndpoint"))
-        )
-    )
 
 
 def merged_otel(runtime: OtlpExporter | None, app: OtlpExporter | None) -> dict[str, str]:
