@@ -15,6 +15,7 @@
 //! The env contract (`WASMTIME_HTTP_PROXY_SOCKET_ADDR`, ...) is runwasi's wasmtime shim's, so
 //! a WasmApp tested here runs unchanged on clusters that use runwasi.
 
+mod allocator;
 mod component;
 mod engine;
 mod failure;
@@ -184,5 +185,6 @@ fn load(engine: &Engine, bytes: &[u8]) -> Result<Loaded, String> {
 }
 
 fn main() {
+    allocator::limit_arenas();
     WasmtimeShim::run(Config::default());
 }
