@@ -37,7 +37,7 @@ def refused(cluster: Cluster, namespace: str, manifest: dict[str, Any]) -> str:
     [
         ({"variables": [{"name": "API_TOKEN", "value": "x"}]}, "must be a Spin variable name"),
         ({"variables": [{"name": "a__b", "value": "x"}]}, "must be a Spin variable name"),
-        ({"variables": [{"name": "a", "value": "1"}, {"name": "a", "value": "2"}]}, "spec.variables[1]: Duplicate value"),
+        ({"variables": [{"name": "a", "value": "1"}, {"name": "a", "value": "2"}]}, "variables[1]: Duplicate value"),
         ({"variables": [{"name": "a"}]}, "set exactly one of value or valueFrom"),
         ({"variables": [{"name": "a", "valueFrom": {}}]}, "exactly one of secretKeyRef or configMapKeyRef"),
         ({"otel": {"endpoint": "otel-collector:4318"}}, "otel.endpoint must be an http:// or https:// URL"),
