@@ -39,13 +39,14 @@ def _shared(value: Any) -> Any:
 
 
 def _for_cache(obj: dict[str, Any]) -> dict[str, Any]:
-    """The copy the cache keeps: without `metadata.managedFields`, which no reconciler reads and
-    which is often the largest part of a stored object (a third of the cache's memory with 1,000
-    apps), and with its strings shared (see `_shared`)."""
-    meta = obj.get("metadata")
-    if isinstance(meta, dict) and "managedFields" in meta:
-        obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
-    return {_intern(k): _shared(v) for k, v in obj.items()}
+    """The copy the cache keeps, built in one pass: its strings shared (see `_shared`), and
+    without `metadata.managedFields`, which no reconciler reads and which is often the largest
+    part of a stored object (a third of the cache's memory with 1,000 apps)."""
+    return {_intern(k): _metadata(v) if k == "metadata" and type(v) is dict else _shared(v) for k, v in obj.items()}
+
+
+def _metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    return {_intern(k): _shared(v) for k, v in meta.items() if k != "managedFields"}
 
 
 class ObjectCache:
