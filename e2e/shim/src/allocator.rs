@@ -1,9 +1,9 @@
 //! The C allocator's settings for a shim process, applied before any thread exists.
 //!
 //! glibc's malloc gives every thread that allocates an arena of its own (up to eight per core),
-//! and memory freed into one arena is not reused by another. A shim process has a dozen threads
-//! (the shim API, the guest's async runtime, its blocking pool), most of which allocate a little
-//! once and then idle, so each keeps a partly used arena resident. One shim process per pod makes
+//! and memory freed into one arena is not reused by another. A shim process has two dozen threads
+//! (measured: 16 of them the shim API's per-connection handlers, plus the guest's async runtime),
+//! most of which allocate a little once and then idle, so each keeps a partly used arena resident. One shim process per pod makes
 //! that a per-pod cost. Two arenas keep contention low for the two runtime workers that serve
 //! requests while bounding the idle waste. The container process that runs the guest is cloned
 //! from the shim, so it inherits the setting.
