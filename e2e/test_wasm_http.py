@@ -28,7 +28,14 @@ from e2e.registry import artifacts, components
 from e2e.registry.pusher import Pusher
 from e2e.support import REGISTRY, Cluster, wait_for
 from e2e.support.apps import condition, get, wait_ready, wasmapp
-from e2e.support.traffic import EndpointFollower, forwarded_port, pod_ips, ready_endpoints, request
+from e2e.support.traffic import (
+    EndpointFollower,
+    forwarded_port,
+    pod_ips,
+    ready_endpoints,
+    request,
+    settled_endpoints,
+)
 
 GREETING = "hello from wasm"
 PORT = 8080
@@ -105,7 +112,7 @@ def test_greeter_ready_after_probe_and_answers_through_port_forward(
         assert pod["status"]["containerStatuses"][0]["ready"] is True
     assert app["status"]["readyReplicas"] == 2
 
-    endpoints = ready_endpoints(cluster, namespace, "greeter")
+    endpoints = settled_endpoints(cluster, namespace, "greeter")
     assert sorted(ip for ip, _ in endpoints) == sorted(p["status"]["podIP"] for p in pods), endpoints
     assert {port for _, port in endpoints} == {PORT}
 
@@ -121,7 +128,7 @@ def test_trap_answers_500_and_pod_keeps_serving(cluster: Cluster, namespace: str
     image = artifacts.greeter_http(serving, "http/greeter", "v1").reference
     cluster.apply(http_app("trapper", image), namespace)
     wait_ready(cluster, "trapper", namespace, timeout=180)
-    (ip, port), = ready_endpoints(cluster, namespace, "trapper")
+    (ip, port), = settled_endpoints(cluster, namespace, "trapper")
     restarts_before = app_pods(cluster, namespace, "trapper")[0]["status"]["containerStatuses"][0]["restartCount"]
     for _ in range(3):
         trapped = request(ip, port, "/trap")
@@ -153,7 +160,7 @@ def test_c_and_python_components_serve_and_cached_start_is_not_slower(
             wait_ready(cluster, app, namespace, timeout=240)
             seconds = time.monotonic() - started
             timings.setdefault(name, []).append(seconds)
-            (ip, port), = ready_endpoints(cluster, namespace, app)
+            (ip, port), = settled_endpoints(cluster, namespace, app)
             answer = request(ip, port, "/")
             assert answer.status == 200, answer
             if body is not None:
@@ -211,7 +218,7 @@ def test_in_flight_requests_finish_when_a_pod_stops(cluster: Cluster, namespace:
     image = artifacts.greeter_http(serving, "http/greeter", "v1").reference
     cluster.apply(http_app("drainer", image), namespace)
     wait_ready(cluster, "drainer", namespace, timeout=180)
-    (ip, port), = ready_endpoints(cluster, namespace, "drainer")
+    (ip, port), = settled_endpoints(cluster, namespace, "drainer")
     pod = app_pods(cluster, namespace, "drainer")[0]["metadata"]["name"]
     import threading
 
@@ -254,7 +261,7 @@ def test_unhealthy_and_uninstantiable_components_report_clearly(
     ready = wait_for(sick_reason, timeout=120, interval=1, message="sick not Ready with the probe's status 500")
     print(f"sick not Ready: {ready['reason']}: {ready['message'][:300]}")
     assert ready_endpoints(cluster, namespace, "sick") == []
-    (ip, port), = ready_endpoints(cluster, namespace, "healthy")
+    (ip, port), = settled_endpoints(cluster, namespace, "healthy")
     assert request(ip, port, "/").status == 200
     assert condition(get(cluster, "wasmapp", "healthy", namespace), "Ready")["status"] == "True"
 
@@ -273,7 +280,7 @@ def test_wasm_http_pod_and_container_pod_answer_on_one_node(
     wl.wait_running(cluster.kubectl, namespace, "side-container", time.monotonic())
     container_ip = wait_for(lambda: cluster.get_json("pod", "-n", namespace, "side-container")["status"].get("podIP"),
                             timeout=30, message="container pod IP")
-    (wasm_ip, wasm_port), = ready_endpoints(cluster, namespace, "side-wasm")
+    (wasm_ip, wasm_port), = settled_endpoints(cluster, namespace, "side-wasm")
     wasm_answer = request(wasm_ip, wasm_port, "/")
     container_answer = wait_for(lambda: (a := request(container_ip, 8080, "/")).status == 200 and a,
                                 timeout=30, message="busybox httpd answering")

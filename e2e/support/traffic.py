@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cluster import Cluster
+from .waiting import wait_for
 
 # The only networks tests may send to: loopback and the real node's pod bridge.
 ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.222.0.0/24"))
@@ -77,6 +78,23 @@ def ready_endpoints(cluster: Cluster, namespace: str, service: str) -> list[tupl
     """(pod IP, port) of every ready endpoint in the Service's EndpointSlices."""
     slices = cluster.get_json("endpointslices", "-n", namespace, "-l", f"kubernetes.io/service-name={service}")
     return endpoints_of(slices["items"])
+
+
+def settled_endpoints(cluster: Cluster, namespace: str, service: str, timeout: float = 30.0) -> list[tuple[str, int]]:
+    """The Service's ready endpoints once they are exactly the app's Ready pods (at least one).
+
+    A pod turns Ready before the EndpointSlice controller publishes it, so reading the slices
+    the moment a WasmApp reports Ready can miss a replica (seen in CI: two Ready pods, one
+    endpoint). This waits, bounded, for the slices to catch up.
+    """
+
+    def settled() -> list[tuple[str, int]] | None:
+        found = ready_endpoints(cluster, namespace, service)
+        pods = pod_ips(cluster, namespace, f"wasmkube.dev/app={service}")
+        return found if pods and sorted({ip for ip, _ in found}) == pods else None
+
+    return wait_for(settled, timeout=timeout, interval=0.25,
+                    message=f"the endpoints of {namespace}/{service} to match its Ready pods")
 
 
 def endpoints_of(slices: list[dict[str, Any]]) -> list[tuple[str, int]]:
