@@ -317,6 +317,35 @@ def test_runtime_owns_its_runtime_class_and_counts_nodes(cluster: Cluster, opera
              message="RuntimeClass garbage-collected with its WasmRuntime")
 
 
+def test_an_app_on_a_runtime_whose_runtime_class_is_taken_names_the_cause(
+    cluster: Cluster, namespace: str, images: ExampleImages
+) -> None:
+    """Someone else's RuntimeClass holds the runtime's name (it once cost a whole benchmark run
+    of pods the scheduler could not place): the runtime is Stalled with NameConflict, the app is
+    Stalled naming the runtime, and once the name is free the app goes Ready by itself."""
+    theirs = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "e2e-taken"},
+              "handler": "theirs", "scheduling": {"nodeSelector": {"kubernetes.io/hostname": "nowhere"}}}
+    runtime = {"apiVersion": "wasmkube.dev/v1alpha1", "kind": "WasmRuntime", "metadata": {"name": "e2e-taken"},
+               "spec": {"handler": "wasmtime", "artifactKinds": ["Module"],
+                        "nodeSelector": {"wasmkube.dev/shim-wasmtime": "ready"}}}
+    try:
+        cluster.apply(theirs)
+        cluster.apply(runtime)
+        wait_condition(cluster, "wasmruntime", "e2e-taken", None, "Stalled", reason="NameConflict")
+        cluster.apply(wasmapp("taken", images.module.reference, runtime="e2e-taken"), namespace)
+        app = wait_condition(cluster, "wasmapp", "taken", namespace, "Stalled", reason="RuntimeStalled")
+        message = condition(app, "Stalled")["message"]
+        print(f"\ntaken: {message}")
+        assert "WasmRuntime 'e2e-taken' is Stalled (NameConflict)" in message and "RuntimeClass e2e-taken" in message
+
+        cluster.kubectl("delete", "runtimeclass", "e2e-taken")
+        wait_ready(cluster, "taken", namespace)
+        assert get(cluster, "runtimeclass", "e2e-taken")["handler"] == "wasmtime"
+    finally:
+        cluster.kubectl("delete", "wasmruntime", "e2e-taken", "--ignore-not-found")
+        cluster.kubectl("delete", "runtimeclass", "e2e-taken", "--ignore-not-found")
+
+
 def test_no_eligible_nodes_when_the_runtime_nodes_go_away(cluster: Cluster, namespace: str,
                                                           images: ExampleImages) -> None:
     node = {"apiVersion": "v1", "kind": "Node",

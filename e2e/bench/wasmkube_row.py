@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections import Counter
 from typing import Any
 
 from .context import RUNTIME_NAMES, BenchContext
@@ -44,6 +45,22 @@ async def events_posted(ctx: BenchContext, namespace: str) -> int:
     payload, _ = await ctx.admin.call("GET", f"/api/v1/namespaces/{namespace}/events")
     return sum(int(e.get("count") or 1) for e in payload.get("items") or []
                if "wasmkube" in (e.get("reportingComponent"), (e.get("source") or {}).get("component")))
+
+
+async def not_ready_reasons(ctx: BenchContext, namespace: str) -> str:
+    """Why the WasmApps that are not Ready are not, by their Ready condition's reason, with one
+    message each: a run where apps never went Ready should say why in its own output."""
+    payload, _ = await ctx.admin.call("GET", f"/apis/wasmkube.dev/v1alpha1/namespaces/{namespace}/wasmapps")
+    reasons: Counter[str] = Counter()
+    examples: dict[str, str] = {}
+    for app in payload.get("items") or []:
+        ready = next((c for c in (app.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+        if ready is not None and ready.get("status") == "True":
+            continue
+        reason = (ready or {}).get("reason") or "NoStatus"
+        reasons[reason] += 1
+        examples.setdefault(reason, ((ready or {}).get("message") or "")[:200])
+    return "; ".join(f"{reason} x{count} ({examples[reason]!r})" for reason, count in reasons.most_common(3))
 
 
 def app_names(n: int) -> list[str]:
@@ -97,6 +114,8 @@ async def measure(ctx: BenchContext, identity: Identity, n: int, replicas: int, 
                                    bodies, ctx.config.concurrency)
         got_all = await deployments.wait_for(created.returned, within=120 + 0.5 * n)
         all_ready = await ready.wait_for(created.returned, within=180 + 0.6 * n)
+        if not all_ready:
+            a.note += f"not Ready, by reason: {await not_ready_reasons(ctx, namespace)}. "
         if profiler is not None:
             ctx.profile = await asyncio.to_thread(profiler.stop)
             if ctx.profile is None:

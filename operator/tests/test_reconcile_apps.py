@@ -373,6 +373,15 @@ def _no_ready_node(world: Apps) -> None:
     world.add(node_body(ready=False), world.ctx.store.nodes)
 
 
+def _stalled_runtime(world: Apps) -> None:
+    runtime = runtime_body()
+    message = "RuntimeClass wasmtime already exists and is not managed by this object; rename or delete it"
+    runtime["status"] = {"observedGeneration": 1, "conditions": [
+        {"type": "Stalled", "status": "True", "reason": "NameConflict", "message": message, "observedGeneration": 1,
+         "lastTransitionTime": "2026-12-02T21:48:17Z"}]}  # fmt: skip
+    world.add(runtime, world.ctx.store.runtimes)
+
+
 def _refused(world: Apps) -> None:
     world.client.fail_with = KubeApiError(422, "Invalid", 'Deployment.apps "hello" is invalid: spec: bad')
 
@@ -407,6 +416,7 @@ STALLS: list[tuple[str, Any, dict[str, Any], str]] = [
     ("NameConflict", _foreign_deployment, {}, "Deployment apps/hello already exists"),
     ("NoEligibleNodes", _no_ready_node, {}, "none Ready and schedulable for any node"),
     ("InvalidSpec", _refused, {}, "the API server refused a generated object"),
+    ("RuntimeStalled", _stalled_runtime, {}, "WasmRuntime 'wasmtime' is Stalled (NameConflict): RuntimeClass wasmtime"),
 ]
 
 
@@ -438,6 +448,62 @@ async def test_a_stall_of_a_running_app_leaves_its_deployment_alone(world: Apps)
     assert world.condition("Stalled")["reason"] == "RuntimeNotFound"
     assert len(world.client.applies) == applies and world.image() == f"{REPOSITORY}@{DIGEST_A}"
     assert world.status()["deploymentName"] == "hello" and world.status()["artifact"]["digest"] == DIGEST_A
+
+
+async def test_a_serving_app_stays_ready_when_its_runtime_stalls(world: Apps) -> None:
+    """Its pods serve; the runtime's own status carries the problem."""
+    await ready_app(world)
+    _stalled_runtime(world)
+
+    assert (await reconcile(world)).verdict.reason == "Available"
+
+
+async def test_nothing_is_applied_while_the_runtime_is_stalled(world: Apps) -> None:
+    """Pods created now would take a foreign RuntimeClass's scheduling for good."""
+    _stalled_runtime(world)
+    world.add_app()
+
+    await reconcile(world)
+
+    assert world.deployment() is None and world.client.applies == []
+    assert world.status()["runtime"] == "wasmtime"
+
+
+async def test_a_changed_app_on_a_stalled_runtime_is_held_not_ready(world: Apps) -> None:
+    await ready_app(world)
+    _stalled_runtime(world)
+    world.edit("WasmApp", *KEY, world.ctx.store.apps,
+               lambda app: app["spec"].update(replicas=3) or app["metadata"].update(generation=2))
+    applies = len(world.client.applies)
+
+    result = await reconcile(world)
+
+    assert (result.verdict.reason, len(world.client.applies)) == ("RuntimeStalled", applies)
+    assert world.deployment()["spec"]["replicas"] == 1
+
+
+async def test_a_runtime_without_ready_nodes_is_judged_by_the_app_itself(world: Apps) -> None:
+    """The app's own tolerations may reach nodes the runtime's do not: NoEligibleNodes on the
+    runtime does not hold the app back."""
+    runtime = runtime_body()
+    runtime["status"] = {"observedGeneration": 1, "conditions": [
+        {"type": "Stalled", "status": "True", "reason": "NoEligibleNodes", "message": "no node matches",
+         "observedGeneration": 1, "lastTransitionTime": "2026-12-02T21:48:17Z"}]}  # fmt: skip
+    world.add(runtime, world.ctx.store.runtimes)
+    world.add_app()
+
+    assert (await reconcile(world)).verdict.reason == "RollingOut"
+
+
+async def test_a_runtime_stall_for_an_older_spec_is_not_reported(world: Apps) -> None:
+    """The runtime has not been reconciled since its spec changed: its Stalled may be stale."""
+    _stalled_runtime(world)
+    world.edit("WasmRuntime", "", "wasmtime", world.ctx.store.runtimes,
+               lambda runtime: runtime["metadata"].update(generation=2))
+    world.add_app()
+
+    assert (await reconcile(world)).verdict.reason == "RollingOut"
+    assert world.deployment() is not None
 
 
 async def test_a_spec_the_schema_refuses_is_stalled_once(world: Apps) -> None:

@@ -33,7 +33,7 @@ from wasmkube.controller.result import Event, Result, write_status
 from wasmkube.controller.scaletozero import reconcile_scale_to_zero
 from wasmkube.errors import SpecError
 from wasmkube.registry.errors import RegistryError
-from wasmkube.status.conditions import Verdict, build_conditions
+from wasmkube.status.conditions import STALLED, Verdict, build_conditions
 from wasmkube.status.rollout import replica_counts, rollout_verdict
 from wasmkube.timestamps import now_rfc3339
 
@@ -67,6 +67,30 @@ def eligibility_verdict(app: WasmApp, runtime: WasmRuntime, nodes: list[NodeInfo
         "stalled",
         "NoEligibleNodes",
         f"runtime {runtime.name!r} (RuntimeClass {runtime.runtime_class_name}) cannot place pods: {detail} for {shown}",
+    )
+
+
+def runtime_verdict(runtime: WasmRuntime) -> Verdict | None:
+    """`RuntimeStalled` when the app's runtime reports, for its current spec, that it is stuck.
+
+    A stalled runtime does not own a usable RuntimeClass (its name is taken by someone else's,
+    or the API server refused it), and the RuntimeClass admission plugin copies the class's
+    scheduling into each pod when the pod is created. Pods made now would keep a foreign
+    class's node selector for good, so nothing is applied until the runtime is fixed, and the
+    app names the runtime as the cause instead of showing pods the scheduler cannot place.
+    `NoEligibleNodes` is left out: the app judges placement with its own selector and
+    tolerations (`eligibility_verdict`).
+    """
+    status = runtime.status
+    if status is None or status.observed_generation != runtime.generation:
+        return None  # not yet reconciled for this spec; the runtime's next status brings us back
+    stalled = next((c for c in status.conditions or [] if c.type == STALLED and c.status == "True"), None)
+    if stalled is None or stalled.reason == "NoEligibleNodes":
+        return None
+    return Verdict(
+        "stalled",
+        "RuntimeStalled",
+        f"WasmRuntime {runtime.name!r} is Stalled ({stalled.reason}): {stalled.message}",
     )
 
 
@@ -164,6 +188,15 @@ async def _decide(ctx: Context, app: WasmApp, previous: dict[str, Any]) -> Resul
             spec_changed=previous.get("observedGeneration") != app.generation,
         )
         runtime = select_runtime(app, _runtimes(ctx), pin.artifact.kind)
+        held = runtime_verdict(runtime)
+        if held is not None:
+            # What runs is left as it was. An unchanged app that serves stays Ready (its
+            # runtime's status says the rest); a new or changed one waits, naming the cause.
+            serving = rollout_verdict(existing)
+            unchanged = previous.get("observedGeneration") == app.generation
+            verdict = serving if unchanged and serving.ready else held
+            status = _status_body(app, previous, verdict, runtime, recorded, existing, now_rfc3339())
+            return Result(verdict, status)
         children = build_children(app, runtime, pin.artifact.pinned_image, pin.artifact.kind)
         deployment = await _apply_children(ctx, app, children)
         verdict = eligibility_verdict(app, runtime, _nodes(ctx)) or rollout_verdict(deployment)

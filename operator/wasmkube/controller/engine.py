@@ -235,6 +235,14 @@ def _spec_unobserved(obj: dict[str, Any]) -> bool:
 
 
 def _runtime_meaning(obj: dict[str, Any]) -> tuple[Any, ...]:
-    """What apps read from a runtime: its spec, and whether it has Ready nodes."""
+    """What apps read from a runtime: its spec, whether it has Ready nodes, and whether (and
+    why) it is Stalled, which an app that is not yet running reports as its own cause."""
     status = obj.get("status") or {}
-    return (obj.get("metadata", {}).get("generation"), bool(status.get("readyNodes")), status.get("runtimeClassName"))
+    stalled: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Stalled"), {})
+    return (
+        obj.get("metadata", {}).get("generation"),
+        bool(status.get("readyNodes")),
+        status.get("runtimeClassName"),
+        status.get("observedGeneration"),
+        (stalled.get("status"), stalled.get("reason"), stalled.get("message")),
+    )
