@@ -67,6 +67,12 @@ def full_spec(image: str) -> dict[str, Any]:
     }
 
 
+def bench_specs(image: str) -> dict[str, dict[str, Any]]:
+    """The two specs row h creates (and e2e/tools/celcost measures offline): the benchmark's
+    minimal WasmApp, and one that sets every field a rule looks at."""
+    return {"minimal": {"image": image, "replicas": 1}, "full": full_spec(image)}
+
+
 def _schema_nodes(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """(path, schema node) for every node of an OpenAPI schema, depth first."""
     if not isinstance(node, dict):
@@ -251,7 +257,7 @@ async def measure(ctx: BenchContext) -> Row:
             installed.append(extra["metadata"]["name"])
         await create_namespace(ctx.admin, namespace)
         groups = [REAL_GROUP, COPY_GROUP, NOCEL_GROUP]
-        bodies = {"minimal": {"image": image, "replicas": 1}, "full": full_spec(image)}
+        bodies = bench_specs(image)
         results: dict[str, Any] = {}
         for kind, spec in bodies.items():
             say(f"CEL: {n} {kind} WasmApps against each of {', '.join(groups)}")

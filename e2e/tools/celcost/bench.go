@@ -63,7 +63,7 @@ func measure(count int, op func()) (ns, allocs, bytes int64) {
 
 // bench measures, for each body: create validation without rules and with all rules, the CEL
 // validator alone, and the CEL validator with only one rule location's rules.
-func bench(crd *apiextensionsv1.CustomResourceDefinition, count int, eachRule bool) ([]measurement, error) {
+func bench(crd *apiextensionsv1.CustomResourceDefinition, bodies []labelled, count int, eachRule bool) ([]measurement, error) {
 	ctx := context.Background()
 	all, err := serve(keepRules(crd, keepAll))
 	if err != nil {
@@ -100,13 +100,10 @@ func bench(crd *apiextensionsv1.CustomResourceDefinition, count int, eachRule bo
 	}
 
 	var out []measurement
-	for _, body := range benchObjects() {
-		obj, err := decode(body.json)
-		if err != nil {
-			return nil, err
-		}
+	for _, body := range bodies {
+		obj := body.object
 		if refusal := all.admit(ctx, obj); refusal != nil {
-			return nil, fmt.Errorf("the %s body must be valid: %w", body.name, refusal)
+			return nil, fmt.Errorf("the %s body must be valid: %w", body.label, refusal)
 		}
 		u := &unstructured.Unstructured{Object: obj}
 		celOnly := func(s *servedCRD) (func(), int64) {
@@ -120,7 +117,7 @@ func bench(crd *apiextensionsv1.CustomResourceDefinition, count int, eachRule bo
 		}
 		add := func(c string, n int, cost int64, op func()) *measurement {
 			ns, allocs, bytes := measure(count, op)
-			out = append(out, measurement{Object: body.name, Case: c, Rules: n, NsPerOp: ns, AllocsPerOp: allocs,
+			out = append(out, measurement{Object: body.label, Case: c, Rules: n, NsPerOp: ns, AllocsPerOp: allocs,
 				BytesPerOp: bytes, CELCost: cost})
 			return &out[len(out)-1]
 		}
@@ -133,7 +130,7 @@ func bench(crd *apiextensionsv1.CustomResourceDefinition, count int, eachRule bo
 		for _, one := range singles {
 			run, cost := celOnly(one.crd)
 			ns, allocs, bytes := measure(count, run)
-			per = append(per, measurement{Object: body.name, Case: one.name, Rules: one.rules,
+			per = append(per, measurement{Object: body.label, Case: one.name, Rules: one.rules,
 				NsPerOp: ns, AllocsPerOp: allocs, BytesPerOp: bytes, CELCost: cost})
 		}
 		if !eachRule { // costliest location first; with eachRule, each location's rules stay under it

@@ -2,9 +2,10 @@
 // cost at admission (issue #14), with the API server's own code: the CRD is converted and served
 // exactly as kube-apiserver does (internal conversion, structural schema, OpenAPI schema
 // validator, registry strategy), then the strategy's create validation and the CEL validator run
-// in a testing.B loop on the bodies of e2e/bench/cel_row.py. No apiserver, etcd or network.
+// in a testing.B loop on the bodies of e2e/bench/cel_row.py (bench_bodies.py prints them). No
+// apiserver, etcd or network.
 //
-//	celcost bench -crd crds/wasmkube.dev_wasmapps.yaml [-benchtime 1s] [-count 3] [-each-rule] [-json out.json]
+//	bench_bodies.py | celcost bench -crd crds/wasmkube.dev_wasmapps.yaml [-benchtime 1s] [-count 3] [-each-rule] [-json out.json]
 //	celcost check -crd crds/wasmkube.dev_wasmapps.yaml < cases.jsonl
 //
 // bench prints ns/op and allocs/op per body for: validation without any rule (the same CRD with
@@ -17,7 +18,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -61,7 +61,14 @@ func main() {
 		if *memProfile != "" {
 			runtime.MemProfileRate = 4096
 		}
-		results, err := bench(crd, *count, *eachRule)
+		bodies, err := readLabelled(os.Stdin)
+		if err == nil && len(bodies) == 0 {
+			err = fmt.Errorf("no bodies on stdin: pipe in e2e/tools/celcost/bench_bodies.py")
+		}
+		if err != nil {
+			fail(err)
+		}
+		results, err := bench(crd, bodies, *count, *eachRule)
 		if err != nil {
 			fail(err)
 		}
@@ -102,25 +109,14 @@ func check(crd *apiextensionsv1.CustomResourceDefinition) error {
 	if err != nil {
 		return err
 	}
-	in := bufio.NewScanner(os.Stdin)
-	in.Buffer(make([]byte, 0, 1<<20), 64<<20)
+	cases, err := readLabelled(os.Stdin)
+	if err != nil {
+		return err
+	}
 	out := json.NewEncoder(os.Stdout)
-	for in.Scan() {
-		if len(in.Bytes()) == 0 {
-			continue
-		}
-		// Decoded like the API server decodes a body (int64 numbers), not with encoding/json.
-		line, err := decode(in.Bytes())
-		if err != nil {
-			return fmt.Errorf("bad input line: %w", err)
-		}
-		label, _ := line["label"].(string)
-		obj, ok := line["object"].(map[string]interface{})
-		if !ok {
-			return fmt.Errorf("%s: no object", label)
-		}
-		refusal := served.admit(context.Background(), obj)
-		res := checkResult{Label: label, Refused: refusal != nil}
+	for _, c := range cases {
+		refusal := served.admit(context.Background(), c.object)
+		res := checkResult{Label: c.label, Refused: refusal != nil}
 		if refusal != nil {
 			res.Error = refusal.Error()
 			for _, cause := range refusal.ErrStatus.Details.Causes {
@@ -132,7 +128,7 @@ func check(crd *apiextensionsv1.CustomResourceDefinition) error {
 			return err
 		}
 	}
-	return in.Err()
+	return nil
 }
 
 func usage() {
