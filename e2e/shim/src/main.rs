@@ -184,7 +184,31 @@ fn load(engine: &Engine, bytes: &[u8]) -> Result<Loaded, String> {
     }
 }
 
+/// `--serve FILE [ARG...]`: run a Wasm file the way a container would, in this process, with
+/// this process's env, outside containerd. It is for profiling and A/B-testing the serving path
+/// on loopback (`perf record` then sees the serving path alone, no pod machinery around it);
+/// the guest gets the host's `/` as its root, so serve only components you trust;
+/// a real pod goes through containerd and `run_wasi` instead.
+fn serve_outside_containerd(mut argv: impl Iterator<Item = String>) -> i32 {
+    let Some(file) = argv.next() else {
+        eprintln!("usage: containerd-shim-wasmtime-v1 --serve FILE [ARG...]");
+        return 2;
+    };
+    let outcome = std::fs::read(&file).map_err(|err| format!("reading {file}: {err}")).and_then(|bytes| {
+        let args = std::iter::once(file.clone()).chain(argv).collect();
+        run_on_own_runtime(Inputs { bytes, func: "_start".to_string(), args, env: std::env::vars().collect() })
+    });
+    outcome.unwrap_or_else(|message| {
+        eprintln!("wasmkube-shim: {message}");
+        START_FAILURE_EXIT_CODE
+    })
+}
+
 fn main() {
     allocator::limit_arenas();
+    let mut argv = std::env::args().skip(1);
+    if argv.next().as_deref() == Some("--serve") {
+        std::process::exit(serve_outside_containerd(argv));
+    }
     WasmtimeShim::run(Config::default());
 }
