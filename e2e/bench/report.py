@@ -90,7 +90,9 @@ def serving_table(rows: Sequence[Row]) -> str | None:
     headers = ["pod", "req/s", "x native", "p50 ms", "p99 ms", "c=1 p50 ms", "+ms/request", "CPU ms/1k req",
                "errors"]
     body = []
-    for kind, res in (row.get("targets") or {}).items():
+    servers = [(kind, res) for kind, res in (row.get("targets") or {}).items()]
+    servers += [(f"loopback: {kind}", res) for kind, res in (row.get("loopback") or {}).items()]
+    for kind, res in servers:
         main, single = res.get("main") or {}, res.get("concurrency_1") or {}
         body.append([kind, _fmt(main.get("requests_per_second")),
                      _fmt((res.get("vs_native") or {}).get("requests_per_second"), 2),
@@ -182,6 +184,7 @@ def targets(rows: Sequence[Row], elapsed: float | None, budget: float | None) ->
     cel = h.get("cel_cost_ratio_worst") if h else None
     out.append(["CEL rules cost <= 1.5x at admission", "not measured" if cel is None else f"{cel}x",
                 "-" if cel is None else _yes(cel <= 1.5)])
+    out += serving_and_memory_targets(rows)
     density = _one(rows, "l")
     wasm = density.get("kinds", "wasm-c", "max_ready") if density else None
     out.append(["100 Wasm pods running on the one real node", "not measured" if wasm is None else f"{wasm} Ready",
@@ -197,6 +200,34 @@ def targets(rows: Sequence[Row], elapsed: float | None, budget: float | None) ->
     if elapsed is not None and budget is not None:
         out.append([f"make bench within {budget / 60:.0f} min", f"{elapsed / 60:.1f} min", _yes(elapsed <= budget)])
     return out
+
+
+def _pss_per_pod(density: Row, kind: str) -> dict[int, float]:
+    """PSS MiB per pod at each density step of one kind."""
+    steps = density.get("kinds", kind, "steps") or []
+    return {s["pods"]: s["pss_mib_per_pod"] for s in steps if s.get("pss_mib_per_pod")}
+
+
+def serving_and_memory_targets(rows: Sequence[Row]) -> list[list[str]]:
+    """The data plane's two comparative targets: the Wasm C pod against its native twin."""
+    serving = _one(rows, "i")
+    vs = serving.get("targets", "wasm-c", "vs_native") if serving else None
+    if vs is None or vs.get("requests_per_second") is None or vs.get("p99") is None:
+        serve = ["not measured", "-"]
+    else:
+        serve = [f"{vs['requests_per_second']}x req/s, p99 {vs['p99']}x",
+                 _yes(vs["requests_per_second"] >= 1 and vs["p99"] <= 1)]
+    density = _one(rows, "l")
+    wasm, native = (_pss_per_pod(density, "wasm-c"), _pss_per_pod(density, "native")) if density else ({}, {})
+    common = sorted(wasm.keys() & native.keys())  # the largest step both reached: pods share the most there
+    if common:
+        n = common[-1]
+        share = round(wasm[n] / native[n], 2)
+        memory = [f"{share}x PSS per pod at {n} pods", _yes(share <= 1 / 3)]
+    else:
+        memory = ["not measured", "-"]
+    return [["Wasm HTTP pod >= container pod req/s, p99 no worse (C greeter)", *serve],
+            ["Wasm pod memory <= 1/3 of the container pod's", *memory]]
 
 
 def _yes(ok: bool) -> str:

@@ -10,6 +10,10 @@ counter (WASMKUBE_METRICS_ADDR) is read before and after, so the row can say eve
 counted went through the component. CPU seconds of the pod (its cgroup plus its shim) during the
 main run give CPU per 1,000 requests: wrk and the pods share the two cores, so requests/s alone
 also measures how much CPU was left for the server.
+
+Then the same servers run as host processes on loopback (e2e/bench/loopback.py), beside upstream
+`wasmtime serve` on the same component: what the runtime costs without the pod around it, and how
+this project's shim compares with the reference implementation.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 from e2e.support.traffic import request
 
-from . import podproc, wrk
+from . import loopback, podproc, wrk
 from .nodepods import KINDS, LABELS, METRICS_PORT, PORT, NodeSession, PodWatch, create_pod, http_pod, make_namespace
 from .report import Row
 from .shared import delete_namespace, say
@@ -57,6 +61,26 @@ def _load(ip: str, uid: str, kind: str, threads: int, connections: int, seconds:
     return out
 
 
+def with_ratios(results: dict[str, Any]) -> dict[str, Any]:
+    """Each non-native result gets `vs_native` (req/s, p99, CPU per request against the native
+    result of the same run) and `per_request_overhead_ms` (its c=1 p50 minus native's)."""
+    native = results.get("native") or {}
+    for kind, mine in results.items():
+        if kind == "native":
+            continue
+        mine["vs_native"] = {
+            "requests_per_second": ratio(mine["main"].get("requests_per_second"),
+                                          (native.get("main") or {}).get("requests_per_second")),
+            "p50": ratio(mine["main"].get("p50_ms"), (native.get("main") or {}).get("p50_ms")),
+            "p99": ratio(mine["main"].get("p99_ms"), (native.get("main") or {}).get("p99_ms")),
+            "cpu_per_request": ratio(mine.get("cpu_ms_per_1000_requests"), native.get("cpu_ms_per_1000_requests")),
+        }
+        c1 = mine["concurrency_1"].get("p50_ms")
+        n1 = (native.get("concurrency_1") or {}).get("p50_ms")
+        mine["per_request_overhead_ms"] = round(c1 - n1, 3) if c1 is not None and n1 is not None else None
+    return results
+
+
 async def measure(ctx: Any, session: NodeSession) -> Row:
     config = ctx.config
     row = Row("i", "serving: Wasm pod vs container pod", 1)
@@ -83,20 +107,11 @@ async def measure(ctx: Any, session: NodeSession) -> Row:
             results[kind] = await asyncio.to_thread(_load, watch.ips[name], watch.uids[name], kind, 2,
                                                     config.wrk_connections, config.wrk_seconds)
             await asyncio.sleep(1.0)
-        native = results["native"]
+        native = with_ratios(results)["native"]
         summary = []
         for kind in ("wasm-c", "wasm-python"):
             mine = results[kind]
-            mine["vs_native"] = {
-                "requests_per_second": ratio(mine["main"].get("requests_per_second"),
-                                              native["main"].get("requests_per_second")),
-                "p50": ratio(mine["main"].get("p50_ms"), native["main"].get("p50_ms")),
-                "p99": ratio(mine["main"].get("p99_ms"), native["main"].get("p99_ms")),
-                "cpu_per_request": ratio(mine.get("cpu_ms_per_1000_requests"),
-                                          native.get("cpu_ms_per_1000_requests")),
-            }
-            c1, n1 = mine["concurrency_1"].get("p50_ms"), native["concurrency_1"].get("p50_ms")
-            mine["per_request_overhead_ms"] = round(c1 - n1, 3) if c1 is not None and n1 is not None else None
+            c1 = mine["concurrency_1"].get("p50_ms")
             counted = mine.get("shim_counted")
             if counted is not None and counted < mine["main"].get("requests", 0):
                 row.note += f"{kind}: the shim counted {counted} requests, wrk {mine['main']['requests']}. "
@@ -114,6 +129,12 @@ async def measure(ctx: Any, session: NodeSession) -> Row:
         row.metrics["summary"] = (f"native {native['main'].get('requests_per_second')}/s, p50/p99 "
                                   f"{native['main'].get('p50_ms')}/{native['main'].get('p99_ms')} ms, c=1 p50 "
                                   f"{native['concurrency_1'].get('p50_ms')} ms; " + "; ".join(summary))
+        say("serving: the same servers as host processes on loopback (native, shim --serve, wasmtime serve)")
+        try:
+            row.metrics["loopback"] = with_ratios(await asyncio.to_thread(
+                loopback.measure, config.wrk_connections, config.wrk_seconds, WARMUP_SECONDS, SINGLE_SECONDS))
+        except Exception as exc:  # the pod figures stand without it
+            row.note += f"loopback part failed: {type(exc).__name__}: {str(exc)[:300]}. "
     except Exception as exc:
         row.status, row.note = "failed", f"{type(exc).__name__}: {exc}"
         row.metrics["summary"] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
