@@ -79,12 +79,7 @@ def _server(kind: str, workdir: Path) -> Iterator[tuple[int, int]]:
         _listening(port, process, log, time.monotonic() + LISTEN_TIMEOUT)
         yield port, process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        reference_host.stop(process, grace=15)
 
 
 def measure(connections: int, seconds: float, warmup: float, single: float) -> dict[str, Any]:
