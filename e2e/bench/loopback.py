@@ -17,7 +17,6 @@ CPU per 1,000 requests is the server process's own (utime + stime of all its thr
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -27,56 +26,37 @@ from pathlib import Path
 from typing import Any
 
 from e2e.node.binaries import locate_binaries
+from e2e.node.layout import SHIM_BINARY
 from e2e.registry import components, reference_host, toolchain
 
 from . import procstat, wrk
 from .nodepods import GREETING
 
-SHIM_BINARY = "containerd-shim-wasmtime-v1"
-LABELS = {"native": "native twin, host process", "shim": "wasmkube shim (`--serve`), host process",
-          "wasmtime-serve": "wasmtime serve 48 (CLI defaults), host process"}
+KINDS = ("native", "shim", "wasmtime-serve")
 LISTEN_TIMEOUT = 120.0
-
-
-def _listening(port: int, process: subprocess.Popen[bytes], log: Path, deadline: float) -> None:
-    """Wait until the server accepts on 127.0.0.1:port; raise with its log if it exits or never does."""
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}: {log.read_text()[-800:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{process.args!r} not listening on 127.0.0.1:{port}: {log.read_text()[-800:]}")
 
 
 @contextmanager
 def _server(kind: str, workdir: Path) -> Iterator[tuple[int, int]]:
-    """Start one kind of server on a free loopback port; yields (port, pid); stops it afterwards."""
+    """Start one kind of server on a free loopback port; yields (port, pid); stops it afterwards.
+    `workdir` holds the native twin (`greeter-native`) and the component (`greeter.wasm`)."""
     port = reference_host.free_port()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GREETING": GREETING}
+    component = str(workdir / "greeter.wasm")
     if kind == "native":
-        binary = workdir / "greeter-native"
-        binary.write_bytes(components.native_greeter_binary())
-        binary.chmod(0o755)
-        cmd = [str(binary)]
+        cmd = [str(workdir / "greeter-native")]
         env |= {"PORT": str(port), "BIND_ADDR": "127.0.0.1"}
     elif kind == "shim":
-        component = workdir / "greeter.wasm"
-        component.write_bytes(components.greeter_component("v1"))
-        cmd = [str(locate_binaries().bindir / SHIM_BINARY), "--serve", str(component)]
+        cmd = [str(locate_binaries().bindir / SHIM_BINARY), "--serve", component]
         env["WASMTIME_HTTP_PROXY_SOCKET_ADDR"] = f"127.0.0.1:{port}"
     else:
-        component = workdir / "greeter.wasm"
-        component.write_bytes(components.greeter_component("v1"))
         cmd = [str(toolchain.wasmtime()), "serve", "-C", f"cache-config={reference_host.cache_config()}",
-               "--addr", f"127.0.0.1:{port}", "-S", "cli", "--env", f"GREETING={GREETING}", str(component)]
+               "--addr", f"127.0.0.1:{port}", "-S", "cli", "--env", f"GREETING={GREETING}", component]
     log = workdir / f"{kind}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _listening(port, process, log, time.monotonic() + LISTEN_TIMEOUT)
+        reference_host.wait_listening(process, port, log, LISTEN_TIMEOUT, kind)
         yield port, process.pid
     finally:
         reference_host.stop(process, grace=15)
@@ -86,8 +66,13 @@ def measure(connections: int, seconds: float, warmup: float, single: float) -> d
     """Each server alone: warm-up, the main run with its CPU around it, then one connection."""
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="wasmkube-loopback-") as tmp:
-        for kind in LABELS:
-            with _server(kind, Path(tmp)) as (port, pid):
+        workdir = Path(tmp)
+        native = workdir / "greeter-native"
+        native.write_bytes(components.native_greeter_binary())
+        native.chmod(0o755)
+        (workdir / "greeter.wasm").write_bytes(components.greeter_component("v1"))
+        for kind in KINDS:
+            with _server(kind, workdir) as (port, pid):
                 wrk.run("127.0.0.1", port, "/", 2, connections, warmup, latency=False)
                 before = procstat.sample(pid).cpu_seconds
                 main = wrk.run("127.0.0.1", port, "/", 2, connections, seconds)

@@ -65,18 +65,18 @@ def with_ratios(results: dict[str, Any]) -> dict[str, Any]:
     """Each non-native result gets `vs_native` (req/s, p99, CPU per request against the native
     result of the same run) and `per_request_overhead_ms` (its c=1 p50 minus native's)."""
     native = results.get("native") or {}
+    base = native.get("main") or {}
+    n1 = (native.get("concurrency_1") or {}).get("p50_ms")
     for kind, mine in results.items():
         if kind == "native":
             continue
         mine["vs_native"] = {
-            "requests_per_second": ratio(mine["main"].get("requests_per_second"),
-                                          (native.get("main") or {}).get("requests_per_second")),
-            "p50": ratio(mine["main"].get("p50_ms"), (native.get("main") or {}).get("p50_ms")),
-            "p99": ratio(mine["main"].get("p99_ms"), (native.get("main") or {}).get("p99_ms")),
+            "requests_per_second": ratio(mine["main"].get("requests_per_second"), base.get("requests_per_second")),
+            "p50": ratio(mine["main"].get("p50_ms"), base.get("p50_ms")),
+            "p99": ratio(mine["main"].get("p99_ms"), base.get("p99_ms")),
             "cpu_per_request": ratio(mine.get("cpu_ms_per_1000_requests"), native.get("cpu_ms_per_1000_requests")),
         }
         c1 = mine["concurrency_1"].get("p50_ms")
-        n1 = (native.get("concurrency_1") or {}).get("p50_ms")
         mine["per_request_overhead_ms"] = round(c1 - n1, 3) if c1 is not None and n1 is not None else None
     return results
 

@@ -53,6 +53,22 @@ def stop(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
         process.wait(timeout=10)
 
 
+def wait_listening(process: subprocess.Popen[Any], port: int, log_path: Path, timeout: float, what: str) -> None:
+    """Wait until the server `process` accepts on 127.0.0.1:port. Raises HostFailed with the end
+    of its log if it exits first or is not listening after `timeout` seconds."""
+    def listening() -> bool:
+        if process.poll() is not None:
+            raise HostFailed(f"{what} exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    wait_for(listening, timeout, 0.1, f"{what} to listen",
+             error=lambda _: HostFailed(f"{what} not listening after {timeout:.0f}s:\n{log_path.read_text()[-4000:]}"))
+
+
 def _env_flags(env: Mapping[str, str]) -> list[str]:
     return [flag for key, value in env.items() for flag in ("--env", f"{key}={value}")]
 
@@ -75,19 +91,7 @@ def serve(component: bytes, env: Mapping[str, str] | None = None, timeout: float
                  "-S", "cli", *_env_flags(env or {}), str(path)],
                 stdout=log, stderr=subprocess.STDOUT)
         try:
-            def listening() -> bool:
-                if process.poll() is not None:
-                    raise HostFailed(f"wasmtime serve exited with {process.returncode}:\n"
-                                     f"{log_path.read_text()[-4000:]}")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                except OSError:
-                    return False
-                return True
-
-            wait_for(listening, timeout, 0.1, "wasmtime serve to listen",
-                     error=lambda _: HostFailed(f"wasmtime serve not listening after {timeout:.0f}s:\n"
-                                                f"{log_path.read_text()[-4000:]}"))
+            wait_listening(process, port, log_path, timeout, "wasmtime serve")
             yield f"http://127.0.0.1:{port}"
         finally:
             stop(process)

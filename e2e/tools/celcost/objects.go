@@ -39,6 +39,7 @@ func readLabelled(r io.Reader) ([]labelled, error) {
 	return out, in.Err()
 }
 
+// decode turns JSON into the unstructured form the API server validates.
 func decode(raw []byte) (map[string]interface{}, error) {
 	obj := map[string]interface{}{}
 	if err := utiljson.Unmarshal(raw, &obj); err != nil {
